@@ -1,0 +1,4 @@
+# SAM CLI targets (validate, build): see below.
+.PHONY: validate
+validate:
+	@echo "validate: not yet"
