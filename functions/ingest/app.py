@@ -1,0 +1,12 @@
+"""Ingest Lambda: API Gateway HTTP API -> checks -> SQS FIFO. Logic lives in greenhook.ingest."""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from greenhook.ingest import handle
+from greenhook.observability import logger, metrics
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return handle(event)

@@ -1,0 +1,99 @@
+"""Configuration of each function, read from the environment once and validated.
+
+Plain dataclasses, not pydantic: the ingest path must not pay pydantic's import cost.
+Environment variables hold names and ARNs only; the webhook token comes from Secrets Manager.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ConfigError(RuntimeError):
+    """The function's environment is missing or malformed (a deployment mistake)."""
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"environment variable {name} is required")
+    return value
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip() or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def parse_cidrs(raw: str) -> tuple[IpNetwork, ...]:
+    """Parse a comma-separated CIDR list; an empty list is an error (fail closed)."""
+    networks = []
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(f"ALLOWED_CIDRS has an invalid network: {item!r}") from None
+    if not networks:
+        raise ConfigError("ALLOWED_CIDRS is empty: no sender could ever be accepted")
+    return tuple(networks)
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    queue_url: str
+    payload_bucket: str
+    token_secret_name: str
+    token_cache_seconds: int
+    allowed_networks: tuple[IpNetwork, ...]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> IngestConfig:
+        return cls(
+            queue_url=_required(env, "QUEUE_URL"),
+            payload_bucket=_required(env, "PAYLOAD_BUCKET"),
+            token_secret_name=_required(env, "TOKEN_SECRET_NAME"),
+            token_cache_seconds=_positive_int(env, "TOKEN_CACHE_SECONDS", 300),
+            allowed_networks=parse_cidrs(_required(env, "ALLOWED_CIDRS")),
+        )
+
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    table_name: str
+    payload_bucket: str
+    archive_retention_days: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ProcessConfig:
+        return cls(
+            table_name=_required(env, "TABLE_NAME"),
+            payload_bucket=_required(env, "PAYLOAD_BUCKET"),
+            archive_retention_days=_positive_int(env, "ARCHIVE_RETENTION_DAYS", 30),
+        )
+
+
+@cache
+def ingest_config() -> IngestConfig:
+    """The ingest function's configuration, read on first use."""
+    return IngestConfig.from_env(os.environ)
+
+
+@cache
+def process_config() -> ProcessConfig:
+    """The process function's configuration, read on first use."""
+    return ProcessConfig.from_env(os.environ)

@@ -1,0 +1,168 @@
+"""The consumer: each SQS record is archived raw, validated, dispatched and stored.
+
+Only a transient AWS error fails a record (it comes back, and after maxReceiveCount goes to
+the DLQ). A body that is not a usable webhook, does not validate, has no handler or makes its
+handler fail for good is parked with the reason: kept, counted, never blocking the batch.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from functools import cache
+
+from aws_lambda_powertools.utilities.batch import (
+    SqsFifoPartialProcessor,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    HTTPClientError,
+)
+from pydantic import ValidationError
+
+from greenhook import queue, routing
+from greenhook.config import process_config
+from greenhook.dispatch import registry
+from greenhook.models import parse_webhook
+from greenhook.observability import MetricUnit, logger, metrics
+from greenhook.storage import Payloads, RawWebhook, Storage
+
+_TRANSIENT_CODES = {
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "ThrottlingException",
+    "Throttling",
+    "InternalServerError",
+    "InternalError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "SlowDown",
+}
+
+
+def is_transient(error: BaseException) -> bool:
+    """Throttling, service-side failures and network trouble: worth trying again later."""
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in _TRANSIENT_CODES or status >= 500
+    return isinstance(error, ConnectionError | HTTPClientError)
+
+
+class TransientError(Exception):
+    """Raised to fail a record so SQS delivers it again."""
+
+
+@cache
+def _storage() -> Storage:
+    return Storage(process_config().table_name)
+
+
+@cache
+def _payloads() -> Payloads:
+    return Payloads(process_config().payload_bucket)
+
+
+def _attribute(record: SQSRecord, name: str) -> str | None:
+    attribute = record.message_attributes.get(name)
+    return attribute.string_value if attribute else None
+
+
+def raw_webhook(record: SQSRecord, payloads: Payloads) -> RawWebhook:
+    """The body exactly as ingest received it, and what ingest recorded about it."""
+    s3_key = _attribute(record, "payload_s3_key")
+    if s3_key:
+        body = payloads.get(s3_key)
+    elif _attribute(record, "body_encoding") == queue.BASE64:
+        body = base64.b64decode(record.body)
+    else:
+        body = record.body.encode("utf-8")
+    where = routing.route(body)
+    timestamp = None
+    if where.quarantine_reason is None:
+        value = json.loads(body).get("timestamp")
+        timestamp = value if isinstance(value, int) and not isinstance(value, bool) else None
+    return RawWebhook(
+        sha256=queue.sha256_hex(body),
+        body=body,
+        received_at=_attribute(record, "received_at") or record.attributes.sent_timestamp,
+        source_ip=_attribute(record, "source_ip"),
+        payload_s3_key=s3_key,
+        type_webhook=where.type_webhook,
+        id_instance=where.id_instance,
+        timestamp=timestamp,
+    )
+
+
+def _park(raw: RawWebhook, reason: str, storage: Storage, payloads: Payloads) -> None:
+    if raw.payload_s3_key:  # the archive's copy in S3 expires; a parked one must not
+        raw = RawWebhook(**{**raw.__dict__, "payload_s3_key": payloads.keep(raw.payload_s3_key)})
+    storage.park(raw, reason)
+    metrics.add_metric(name="WebhookParked", unit=MetricUnit.Count, value=1)
+    logger.warning(
+        "webhook parked",
+        extra={"reason": reason, "sha256": raw.sha256, "type_webhook": raw.type_webhook},
+    )
+
+
+def handle_record(record: SQSRecord, storage: Storage, payloads: Payloads) -> str:
+    """Archive, validate, dispatch one record; returns what happened (stored/parked)."""
+    raw = raw_webhook(record, payloads)
+    if not storage.archive(raw, process_config().archive_retention_days):
+        metrics.add_metric(name="WebhookDuplicate", unit=MetricUnit.Count, value=1)
+    where = routing.route(raw.body)
+    if where.quarantine_reason:
+        _park(raw, where.quarantine_reason, storage, payloads)
+        return "parked"
+    try:
+        webhook = parse_webhook(json.loads(raw.body))
+    except ValidationError as error:
+        reason = f"invalid {where.type_webhook}: {error.error_count()} errors: " + "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:10]
+        )
+        _park(raw, reason, storage, payloads)
+        return "parked"
+    handler = registry.handler_for(webhook.typeWebhook)
+    if handler is None:
+        _park(raw, f"no handler for typeWebhook {webhook.typeWebhook!r}", storage, payloads)
+        return "parked"
+    try:
+        handler(webhook, storage)
+    except Exception as error:  # a handler's own bug must not block the queue
+        if is_transient(error):
+            raise
+        logger.exception("handler failed", extra={"type_webhook": webhook.typeWebhook})
+        _park(raw, f"handler failed: {type(error).__name__}: {error}", storage, payloads)
+        return "parked"
+    metrics.add_metric(name="WebhookStored", unit=MetricUnit.Count, value=1)
+    return "stored"
+
+
+def _record_handler(record: SQSRecord) -> str:
+    try:
+        return handle_record(record, _storage(), _payloads())
+    except (ClientError, BotoCoreError) as error:
+        # Transient or not, a failed archive/park write must not lose the record: it is
+        # retried and, past maxReceiveCount, kept in the DLQ.
+        logger.warning(
+            "record failed, left for redelivery",
+            extra={
+                "message_id": record.message_id,
+                "error": str(error),
+                "transient": is_transient(error),
+            },
+        )
+        raise
+
+
+def handle(event: dict, context: object) -> dict:
+    """Process an SQS batch, reporting the records that must come back."""
+    # skip_group_on_error: a failure holds back only its own chat (message group), in order.
+    processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+    return process_partial_response(
+        event=event, record_handler=_record_handler, processor=processor, context=context
+    )

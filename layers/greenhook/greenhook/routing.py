@@ -1,0 +1,79 @@
+"""What a webhook body says about where it belongs, read without validating it.
+
+Ingest needs only this (no pydantic on the hot path): the type, the instance and the chat,
+to pick the SQS message group that keeps each chat in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+
+QUARANTINE_GROUP = "quarantine"
+_MAX_GROUP_ID = 128
+_GROUP_ID_UNSAFE = re.compile(r"[^A-Za-z0-9!-/:-@\[-`{-~]")
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where a body goes. `quarantine_reason` is set when it is not a usable webhook."""
+
+    group_id: str
+    type_webhook: str | None = None
+    id_instance: int | str | None = None
+    chat_id: str | None = None
+    quarantine_reason: str | None = None
+
+
+def chat_id_of(webhook: dict) -> str | None:
+    """The chat a webhook belongs to, or None for instance-level events."""
+    sender = webhook.get("senderData")
+    candidates = (
+        sender.get("chatId") if isinstance(sender, dict) else None,  # messages
+        webhook.get("chatId"),  # outgoingMessageStatus, incomingBlock
+        webhook.get("from"),  # incomingCall, outgoingCall
+    )
+    return next((c for c in candidates if isinstance(c, str) and c), None)
+
+
+def instance_id_of(webhook: dict) -> int | str | None:
+    instance = webhook.get("instanceData")
+    value = instance.get("idInstance") if isinstance(instance, dict) else None
+    return value if isinstance(value, int | str) and not isinstance(value, bool) else None
+
+
+def message_group_id(id_instance: int | str | None, chat_id: str | None) -> str:
+    """`<idInstance>:<chatId>`, or `<idInstance>` for instance events, made SQS-safe."""
+    group = str(id_instance) if id_instance is not None else "unknown-instance"
+    if chat_id:
+        group = f"{group}:{chat_id}"
+    group = _GROUP_ID_UNSAFE.sub("_", group)
+    if len(group) > _MAX_GROUP_ID:
+        digest = hashlib.sha256(group.encode()).hexdigest()[:16]
+        group = f"{group[: _MAX_GROUP_ID - 17]}#{digest}"
+    return group
+
+
+def route(body: bytes) -> Routing:
+    """Route a raw body; anything that is not a JSON object with a typeWebhook is quarantined."""
+    try:
+        webhook = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        return Routing(QUARANTINE_GROUP, quarantine_reason="body is not valid UTF-8")
+    except ValueError:
+        return Routing(QUARANTINE_GROUP, quarantine_reason="body is not valid JSON")
+    if not isinstance(webhook, dict):
+        return Routing(QUARANTINE_GROUP, quarantine_reason="body is not a JSON object")
+    type_webhook = webhook.get("typeWebhook")
+    if not isinstance(type_webhook, str) or not type_webhook:
+        return Routing(QUARANTINE_GROUP, quarantine_reason="body has no typeWebhook")
+    id_instance = instance_id_of(webhook)
+    chat_id = chat_id_of(webhook)
+    return Routing(
+        group_id=message_group_id(id_instance, chat_id),
+        type_webhook=type_webhook,
+        id_instance=id_instance,
+        chat_id=chat_id,
+    )
