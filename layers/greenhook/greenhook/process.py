@@ -68,7 +68,7 @@ def _payloads() -> Payloads:
 
 
 def _attribute(record: SQSRecord, name: str) -> str | None:
-    attribute = record.message_attributes.get(name)
+    attribute = record.message_attributes[name]  # None when absent
     return attribute.string_value if attribute else None
 
 

@@ -1,0 +1,154 @@
+"""The pipeline against moto: resources from template.yaml, the real handlers from functions/."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
+from greenhook import config, ingest, process
+from greenhook.storage import Storage
+from greenhook_dev.lambda_runtime import LocalFunction
+from greenhook_dev.poller import QueuePoller
+from greenhook_dev.template_resources import LocalStack, create_stack
+
+GREEN_API_IP = "51.250.84.44"
+ALLOWED_CIDRS = f"{GREEN_API_IP}/32,203.0.113.0/30,2001:db8:10::/48"
+
+
+def reset_caches() -> None:
+    """Forget configuration, clients and the cached token (as a new Lambda instance would)."""
+    config.ingest_config.cache_clear()
+    config.process_config.cache_clear()
+    ingest._client.cache_clear()
+    process._storage.cache_clear()
+    process._payloads.cache_clear()
+    parameters.clear_caches()
+
+
+@dataclass
+class Pipeline:
+    stack: LocalStack
+    session: Any
+    token: str
+    ingest_function: LocalFunction
+    process_function: LocalFunction
+    sent: list = field(default_factory=list)
+
+    @property
+    def sqs(self):
+        return self.session.client("sqs")
+
+    @property
+    def queue_url(self) -> str:
+        return self.stack.refs["WebhookQueue"]
+
+    @property
+    def storage(self) -> Storage:
+        return Storage(self.stack.refs["WebhookTable"], self.session.resource("dynamodb"))
+
+    def http_event(
+        self,
+        body: bytes | str | None,
+        *,
+        authorization: str | None = "default",
+        source_ip: str | None = GREEN_API_IP,
+        headers: dict | None = None,
+        base64_body: bool = False,
+    ) -> dict:
+        all_headers = {"content-type": "application/json", **(headers or {})}
+        if authorization == "default":
+            authorization = f"Bearer {self.token}"
+        if authorization is not None:
+            all_headers["authorization"] = authorization
+        if isinstance(body, str):
+            body = body.encode()
+        if base64_body and body is not None:
+            text, encoded = base64.b64encode(body).decode(), True
+        else:
+            text, encoded = (body.decode("utf-8") if body is not None else None), False
+        http = {"method": "POST", "path": "/green-api/webhook", "protocol": "HTTP/1.1"}
+        if source_ip is not None:
+            http["sourceIp"] = source_ip
+        return {
+            "version": "2.0",
+            "routeKey": "POST /green-api/webhook",
+            "rawPath": "/green-api/webhook",
+            "headers": all_headers,
+            "requestContext": {"http": http, "stage": "$default", "requestId": "r"},
+            "body": text,
+            "isBase64Encoded": encoded,
+        }
+
+    def post(self, body: bytes | str | None, **kwargs) -> tuple[int, dict]:
+        """Call the real ingest handler; returns (status, parsed JSON body)."""
+        response = self.ingest_function(self.http_event(body, **kwargs))
+        return response["statusCode"], json.loads(response["body"])
+
+    def queued(self) -> list[dict]:
+        """Messages on the queue, read without consuming them."""
+        messages = []
+        while True:
+            batch = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=30,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["All"],
+            ).get("Messages", [])
+            if not batch:
+                break
+            messages += batch
+        for message in messages:
+            self.sqs.change_message_visibility(
+                QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+        return messages
+
+    def poller(self, invoke=None) -> QueuePoller:
+        return QueuePoller(
+            self.sqs,
+            invoke or self.process_function,
+            queue_url=self.queue_url,
+            queue_arn=self.stack.attributes["WebhookQueue"]["Arn"],
+            region=self.stack.region,
+            retry_delay=0,
+        )
+
+    def drain(self, max_batches: int = 20) -> int:
+        """Feed the queue to the real process handler until it is empty."""
+        poller, handled = self.poller(), 0
+        for _ in range(max_batches):
+            count = poller.poll_once()
+            if not count:
+                break
+            handled += count
+        return handled
+
+
+@pytest.fixture
+def pipeline(monkeypatch) -> Pipeline:
+    with mock_aws():
+        session = boto3.session.Session(region_name="eu-central-1")
+        stack = create_stack(session, parameters={"AllowedCidrs": ALLOWED_CIDRS})
+        for function in ("IngestFunction", "ProcessFunction"):
+            for key, value in stack.function_environment(function).items():
+                monkeypatch.setenv(key, value)
+        secret = session.client("secretsmanager").get_secret_value(
+            SecretId=stack.refs["WebhookTokenSecret"]
+        )
+        reset_caches()
+        yield Pipeline(
+            stack=stack,
+            session=session,
+            token=json.loads(secret["SecretString"])["token"],
+            ingest_function=LocalFunction.from_template(stack, "IngestFunction"),
+            process_function=LocalFunction.from_template(stack, "ProcessFunction"),
+        )
+        reset_caches()
