@@ -1,0 +1,356 @@
+"""template.yaml holds the properties DESIGN.md relies on, and `sam build` ships arm64 code.
+
+The first part reads the template (no AWS, no SAM CLI). The `sam`-marked test runs a real
+`sam build` from .venv-sam into a temporary directory and inspects the artifacts' bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from greenhook.queue import payload_key
+from greenhook.storage import Payloads
+from greenhook_dev.template_resources import TEMPLATE_PATH, load_template
+
+REPO_ROOT = TEMPLATE_PATH.parent
+SAM = REPO_ROOT / ".venv-sam" / "bin" / "sam"
+
+# green-api-webhooks.md, section 1.1 "Current (12 IPs)".
+GREEN_API_SENDER_IPS = frozenset(
+    {
+        "46.101.109.139",
+        "51.250.12.167",
+        "51.250.84.44",
+        "51.250.95.149",
+        "89.169.137.216",
+        "158.160.49.84",
+        "165.22.93.202",
+        "167.172.162.71",
+        "104.248.252.93",
+        "158.160.139.176",
+        "64.226.111.11",
+        "207.154.255.195",
+    }
+)
+
+# Exactly what each function's code calls (see greenhook.ingest, queue, process, storage).
+ALLOWED_ACTIONS = {
+    "IngestFunction": {"sqs:SendMessage", "s3:PutObject", "secretsmanager:GetSecretValue"},
+    "ProcessFunction": {
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:BatchWriteItem",
+        "s3:GetObject",
+        "s3:PutObject",
+    },
+}
+
+ELF_MACHINE_AARCH64 = 0xB7
+PYC_MAGIC_313 = (3571).to_bytes(2, "little") + b"\r\n"
+PYC_FLAG_HASH_UNCHECKED = 0b01  # hash-based, source never checked
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict) -> dict:
+    return template["Resources"]
+
+
+def _of_type(resources: dict, type_: str) -> dict[str, dict]:
+    return {name: r for name, r in resources.items() if r["Type"] == type_}
+
+
+def _function_props(template: dict, name: str) -> dict:
+    """A function's properties over the Globals (SAM merges them; lists and scalars win)."""
+    return {**template["Globals"]["Function"], **template["Resources"][name]["Properties"]}
+
+
+def _refs(value: Any) -> set[str]:
+    """Every name a value refers to: Ref, GetAtt and ${...} inside Sub."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, arg in value.items():
+            if key == "Ref":
+                found.add(arg)
+            elif key == "Fn::GetAtt":
+                found.add(arg[0])
+            elif key == "Fn::Sub":
+                text = arg if isinstance(arg, str) else arg[0]
+                found.update(m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text))
+            found |= _refs(arg)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _refs(item)
+    return found
+
+
+# -- queue --------------------------------------------------------------------------------
+
+
+def test_queue_is_fifo_in_high_throughput_mode(resources: dict) -> None:
+    queue = resources["WebhookQueue"]["Properties"]
+    assert queue["FifoQueue"] is True
+    assert queue["DeduplicationScope"] == "messageGroup"
+    assert queue["FifoThroughputLimit"] == "perMessageGroupId"
+    # Ingest sets MessageDeduplicationId itself (sha256 of the raw body).
+    assert queue.get("ContentBasedDeduplication", False) is False
+
+
+def test_dead_letter_queue_is_fifo_after_five_receives(resources: dict) -> None:
+    redrive = resources["WebhookQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["WebhookDLQ", "Arn"]}
+    assert redrive["maxReceiveCount"] == 5
+    assert resources["WebhookDLQ"]["Properties"]["FifoQueue"] is True
+
+
+def test_dead_letter_queue_has_an_alarm(resources: dict) -> None:
+    alarm = resources["WebhookDLQAlarm"]["Properties"]
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["WebhookDLQ", "QueueName"]}}
+    ]
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["Threshold"] == 0
+
+
+def test_visibility_timeout_is_at_least_six_process_timeouts(template: dict) -> None:
+    timeout = _function_props(template, "ProcessFunction").get("Timeout", 3)
+    visibility = template["Resources"]["WebhookQueue"]["Properties"]["VisibilityTimeout"]
+    assert visibility >= 6 * timeout
+
+
+def test_process_reads_the_queue_with_partial_failures_and_a_concurrency_cap(
+    template: dict,
+) -> None:
+    events = _function_props(template, "ProcessFunction")["Events"]
+    (event,) = (e["Properties"] for e in events.values() if e["Type"] == "SQS")
+    assert event["Queue"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]}
+    assert "ReportBatchItemFailures" in event["FunctionResponseTypes"]
+    assert 1 <= event["BatchSize"] <= 10  # a FIFO event source allows at most 10
+    assert "MaximumBatchingWindowInSeconds" not in event  # not supported for FIFO
+    concurrency = event["ScalingConfig"]["MaximumConcurrency"]
+    assert concurrency == {"Ref": "ProcessMaxConcurrency"}
+    assert template["Parameters"]["ProcessMaxConcurrency"]["MinValue"] >= 2  # AWS minimum
+
+
+# -- table and bucket ---------------------------------------------------------------------
+
+
+def test_table_is_on_demand_with_ttl_and_point_in_time_recovery(resources: dict) -> None:
+    table = resources["WebhookTable"]
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["TimeToLiveSpecification"]["Enabled"] is True
+    assert props["TimeToLiveSpecification"]["AttributeName"]
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["DeletionPolicy"] == "Retain"
+
+
+def test_bucket_lifecycle_expires_payloads_but_keeps_parked_bodies(resources: dict) -> None:
+    (rule,) = resources["PayloadBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    payload_prefix = payload_key("0" * 64, "2026-01-01T00:00:00Z").split("/", 1)[0] + "/"
+    assert rule["Prefix"] == payload_prefix
+    assert not Payloads.PARKED_PREFIX.startswith(rule["Prefix"])
+
+
+# -- functions and layer ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["IngestFunction", "ProcessFunction"])
+def test_functions_run_python313_on_arm64_with_the_layer(template: dict, name: str) -> None:
+    props = _function_props(template, name)
+    assert props["Runtime"] == "python3.13"
+    assert props["Architectures"] == ["arm64"]
+    assert props["Layers"] == [{"Ref": "GreenhookLayer"}]
+    assert props["Handler"] == "app.lambda_handler"
+    assert (REPO_ROOT / props["CodeUri"] / "app.py").is_file()
+
+
+def test_layer_matches_the_functions_runtime(resources: dict) -> None:
+    layer = resources["GreenhookLayer"]
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
+
+
+def test_every_artifact_builds_with_its_makefile_target(resources: dict) -> None:
+    """BuildMethod makefile everywhere (arm64 without Docker), and the target exists."""
+    built = {
+        name: r["Properties"].get("CodeUri") or r["Properties"].get("ContentUri")
+        for name, r in resources.items()
+        if r["Type"] in ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion")
+    }
+    assert set(built) == {"GreenhookLayer", "IngestFunction", "ProcessFunction"}
+    for name, code_uri in built.items():
+        assert resources[name]["Metadata"]["BuildMethod"] == "makefile", name
+        makefile = (REPO_ROOT / code_uri / "Makefile").read_text()
+        assert re.search(rf"^build-{name}:", makefile, re.MULTILINE), name
+
+
+@pytest.mark.parametrize("name", ["IngestFunction", "ProcessFunction"])
+def test_functions_get_exactly_the_permissions_their_code_uses(resources: dict, name: str) -> None:
+    policies = resources[name]["Properties"]["Policies"]
+    # Inline statements only: SAM policy templates grant more than the code calls.
+    assert all(set(p) == {"Statement"} for p in policies), policies
+    statements = [s for p in policies for s in p["Statement"]]
+    actions = set()
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        action = statement["Action"]
+        actions |= {action} if isinstance(action, str) else set(action)
+        resource = statement["Resource"]
+        for item in resource if isinstance(resource, list) else [resource]:
+            assert item != "*", statement["Sid"]
+    assert actions == ALLOWED_ACTIONS[name]
+    assert not any("*" in a for a in actions)
+
+
+def test_s3_permissions_are_scoped_to_the_prefixes_the_code_writes(resources: dict) -> None:
+    def s3_resources(function: str, action: str) -> list:
+        return [
+            s["Resource"]
+            for p in resources[function]["Properties"]["Policies"]
+            for s in p["Statement"]
+            if s["Action"] == action
+        ]
+
+    payloads = payload_key("0" * 64, "2026-01-01T00:00:00Z").split("/", 1)[0]
+    parked = Payloads.PARKED_PREFIX.rstrip("/")
+    assert s3_resources("IngestFunction", "s3:PutObject") == [
+        {"Fn::Sub": f"${{PayloadBucket.Arn}}/{payloads}/*"}
+    ]
+    assert s3_resources("ProcessFunction", "s3:GetObject") == [
+        {"Fn::Sub": f"${{PayloadBucket.Arn}}/{payloads}/*"}
+    ]
+    assert s3_resources("ProcessFunction", "s3:PutObject") == [
+        {"Fn::Sub": f"${{PayloadBucket.Arn}}/{parked}/*"}
+    ]
+
+
+def test_no_secret_reaches_an_environment_variable(template: dict) -> None:
+    secret_params = {n for n, p in template["Parameters"].items() if p.get("NoEcho")}
+    assert "WebhookToken" in secret_params
+    for name in _of_type(template["Resources"], "AWS::Serverless::Function"):
+        env = _function_props(template, name).get("Environment", {}).get("Variables", {})
+        for variable, value in env.items():
+            assert not (_refs(value) & secret_params), f"{name}.{variable}"
+            assert "{{resolve:" not in str(value), f"{name}.{variable}"
+    ingest_env = template["Resources"]["IngestFunction"]["Properties"]["Environment"]
+    assert ingest_env["Variables"]["TOKEN_SECRET_NAME"] == {"Ref": "WebhookTokenSecret"}
+
+
+# -- parameters and outputs ---------------------------------------------------------------
+
+
+def test_allowed_cidrs_default_is_green_api_senders(template: dict) -> None:
+    default = template["Parameters"]["AllowedCidrs"]["Default"].split(",")
+    assert len(default) == len(GREEN_API_SENDER_IPS)
+    assert {cidr.strip() for cidr in default} == {f"{ip}/32" for ip in GREEN_API_SENDER_IPS}
+
+
+def test_outputs_give_what_an_operator_needs(template: dict) -> None:
+    assert set(template["Outputs"]) >= {
+        "WebhookUrl",
+        "QueueUrl",
+        "DlqUrl",
+        "TableName",
+        "TokenSecretArn",
+        "PayloadBucketName",
+    }
+    url = template["Outputs"]["WebhookUrl"]["Value"]["Fn::Sub"]
+    assert url.endswith("/green-api/webhook")
+    routes = template["Resources"]["IngestFunction"]["Properties"]["Events"]
+    assert routes["Webhook"]["Properties"]["Path"] == "/green-api/webhook"
+
+
+# -- sam build ----------------------------------------------------------------------------
+
+
+def _elf_machine(path: Path) -> int:
+    header = path.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF", path
+    assert header[4] == 2 and header[5] == 1, path  # 64-bit, little-endian
+    return int.from_bytes(header[18:20], "little")
+
+
+@pytest.fixture(scope="module")
+def sam_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not SAM.exists():
+        pytest.skip(f"{SAM.relative_to(REPO_ROOT)} is missing: run `make sam-install`")
+    build_dir = tmp_path_factory.mktemp("sam") / "build"
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            str(SAM),
+            "build",
+            "--template-file",
+            str(TEMPLATE_PATH),
+            "--build-dir",
+            str(build_dir),
+            "--cache-dir",
+            str(build_dir.parent / "cache"),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    print(f"sam build took {time.monotonic() - started:.1f} s")
+    return build_dir
+
+
+@pytest.mark.sam
+def test_sam_build_ships_aarch64_binaries(sam_build: Path) -> None:
+    layer = sam_build / "GreenhookLayer" / "python"
+    (core,) = layer.glob("pydantic_core/_pydantic_core*.so")
+    assert _elf_machine(core) == ELF_MACHINE_AARCH64
+    for shared_object in layer.rglob("*.so*"):
+        assert _elf_machine(shared_object) == ELF_MACHINE_AARCH64, shared_object
+    # boto3 comes with the runtime; a copy in /opt/python would shadow it.
+    assert not (layer / "boto3").exists()
+    assert not (layer / "botocore").exists()
+
+
+@pytest.mark.sam
+def test_sam_build_ships_bytecode_lambda_will_use(sam_build: Path) -> None:
+    """Every module has a CPython 3.13 .pyc that does not depend on file dates.
+
+    SAM zips every file dated 1980-01-01, so a default (timestamp) .pyc would never match
+    its source on Lambda and would be silently ignored: only hash-based ones count.
+    """
+    layer = sam_build / "GreenhookLayer" / "python"
+    sources = list(layer.rglob("*.py"))
+    greenhook = [s for s in sources if s.parent.name == "greenhook"]
+    assert len(greenhook) >= 5
+    for source in sources:
+        pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+        assert pyc.is_file(), source
+        header = pyc.read_bytes()[:8]
+        assert header[:4] == PYC_MAGIC_313, pyc
+        assert int.from_bytes(header[4:8], "little") == PYC_FLAG_HASH_UNCHECKED, pyc
+    stray = [p for p in layer.rglob("*.pyc") if ".cpython-313." not in p.name]
+    assert stray == []
+
+
+@pytest.mark.sam
+@pytest.mark.parametrize("name", ["IngestFunction", "ProcessFunction"])
+def test_sam_build_ships_only_the_handler_in_functions(sam_build: Path, name: str) -> None:
+    files = sorted(p.name for p in (sam_build / name).iterdir())
+    assert files == ["app.py"]
+    built = load_template(sam_build / "template.yaml")["Resources"][name]["Properties"]
+    assert built["CodeUri"] == name
