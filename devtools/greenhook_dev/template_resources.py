@@ -247,8 +247,8 @@ _CREATORS = {
 }
 
 
-def _dependencies(value: Any) -> set[str]:
-    """Logical ids a resource's properties refer to."""
+def references(value: Any) -> set[str]:
+    """Every name a value refers to: Ref, GetAtt and ${...} inside Sub."""
     found: set[str] = set()
     if isinstance(value, dict):
         for key, arg in value.items():
@@ -259,10 +259,10 @@ def _dependencies(value: Any) -> set[str]:
             elif key == "Fn::Sub":
                 text = arg if isinstance(arg, str) else arg[0]
                 found.update(m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text))
-            found |= _dependencies(arg)
+            found |= references(arg)
     elif isinstance(value, list):
         for item in value:
-            found |= _dependencies(item)
+            found |= references(item)
     return found
 
 
@@ -290,7 +290,7 @@ def create_stack(
         ready = [
             logical_id
             for logical_id, resource in pending.items()
-            if not (_dependencies(resource.get("Properties", {})) & pending.keys())
+            if not (references(resource.get("Properties", {})) & pending.keys())
         ]
         if not ready:
             raise ValueError(f"circular references between {sorted(pending)}")

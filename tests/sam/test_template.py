@@ -11,13 +11,12 @@ import re
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from greenhook.queue import payload_key
 from greenhook.storage import Payloads
-from greenhook_dev.template_resources import TEMPLATE_PATH, load_template
+from greenhook_dev.template_resources import TEMPLATE_PATH, load_template, references
 
 REPO_ROOT = TEMPLATE_PATH.parent
 SAM = REPO_ROOT / ".venv-sam" / "bin" / "sam"
@@ -76,25 +75,6 @@ def _of_type(resources: dict, type_: str) -> dict[str, dict]:
 def _function_props(template: dict, name: str) -> dict:
     """A function's properties over the Globals (SAM merges them; lists and scalars win)."""
     return {**template["Globals"]["Function"], **template["Resources"][name]["Properties"]}
-
-
-def _refs(value: Any) -> set[str]:
-    """Every name a value refers to: Ref, GetAtt and ${...} inside Sub."""
-    found: set[str] = set()
-    if isinstance(value, dict):
-        for key, arg in value.items():
-            if key == "Ref":
-                found.add(arg)
-            elif key == "Fn::GetAtt":
-                found.add(arg[0])
-            elif key == "Fn::Sub":
-                text = arg if isinstance(arg, str) else arg[0]
-                found.update(m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text))
-            found |= _refs(arg)
-    elif isinstance(value, list):
-        for item in value:
-            found |= _refs(item)
-    return found
 
 
 # -- queue --------------------------------------------------------------------------------
@@ -245,7 +225,7 @@ def test_no_secret_reaches_an_environment_variable(template: dict) -> None:
     for name in _of_type(template["Resources"], "AWS::Serverless::Function"):
         env = _function_props(template, name).get("Environment", {}).get("Variables", {})
         for variable, value in env.items():
-            assert not (_refs(value) & secret_params), f"{name}.{variable}"
+            assert not (references(value) & secret_params), f"{name}.{variable}"
             assert "{{resolve:" not in str(value), f"{name}.{variable}"
     ingest_env = template["Resources"]["IngestFunction"]["Properties"]["Environment"]
     assert ingest_env["Variables"]["TOKEN_SECRET_NAME"] == {"Ref": "WebhookTokenSecret"}
