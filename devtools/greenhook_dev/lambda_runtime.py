@@ -8,6 +8,7 @@ invocations with a lock to give the handler the same guarantee: one warm instanc
 from __future__ import annotations
 
 import importlib.util
+import logging
 import threading
 import time
 import uuid
@@ -18,6 +19,8 @@ from types import ModuleType
 from typing import Any
 
 from greenhook_dev.template_resources import ACCOUNT_ID, REPO_ROOT, LocalStack
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[Any, Any], Any]
 
@@ -96,6 +99,21 @@ class LocalFunction:
         )
 
     def __call__(self, event: Any) -> Any:
-        """Invoke the handler with `event` and a fresh context; exceptions propagate."""
+        """Invoke the handler with `event` and a fresh context; exceptions propagate.
+
+        A call that outlives the function's Timeout is not stopped (a thread cannot be),
+        but it is logged: in Lambda it would have failed.
+        """
         with self._lock:
-            return self.handler(event, self.context())
+            started = time.monotonic()
+            try:
+                return self.handler(event, self.context())
+            finally:
+                elapsed = time.monotonic() - started
+                if elapsed > self.timeout:
+                    log.warning(
+                        "%s ran %.1f s, over its Timeout of %.0f s: Lambda would have stopped it",
+                        self.name,
+                        elapsed,
+                        self.timeout,
+                    )

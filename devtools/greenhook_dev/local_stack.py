@@ -1,0 +1,377 @@
+"""Run greenhook locally: moto + the real handlers behind an HTTP front (`make run`).
+
+No Docker here, so `sam local` cannot run. Instead, in one process:
+- moto's server on 127.0.0.1 holds the queue, DLQ, table, secret and bucket, created from
+  template.yaml (`template_resources.create_stack`);
+- the real ingest and process handlers are loaded from their files with the environment
+  the template gives them, pointed at moto through AWS_ENDPOINT_URL;
+- an HTTP front plays API Gateway's HTTP API for the ingest function, and a poller plays
+  the SQS event source mapping for the process function.
+Loopback is added to the sender allowlist here, and only here. The endpoints and the token
+go to <state-dir>/stack.json for `greenhook send`/`greenhook archive` and the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from greenhook_dev.http_front import ApiSettings, HttpFront
+from greenhook_dev.lambda_runtime import LocalFunction
+from greenhook_dev.poller import DEFAULT_RETRY_DELAY, QueuePoller
+from greenhook_dev.template_resources import LocalStack, create_stack, load_template
+
+log = logging.getLogger(__name__)
+
+REGION = "us-east-1"
+DEFAULT_PORT = 3000
+DEFAULT_STATE_DIR = Path(".local")
+STACK_FILE_NAME = "stack.json"
+LOOPBACK_CIDRS = ("127.0.0.0/8", "::1/128")
+INGEST = "IngestFunction"
+PROCESS = "ProcessFunction"
+
+
+class EnvironmentConflict(RuntimeError):
+    """Two functions need different values for one variable; one process cannot host both."""
+
+
+def merged_function_environment(stack: LocalStack, logical_ids: list[str]) -> dict[str, str]:
+    """The union of the functions' environments; in one process they must agree."""
+    merged: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for logical_id in logical_ids:
+        for key, value in stack.function_environment(logical_id).items():
+            if key in merged and merged[key] != value:
+                raise EnvironmentConflict(
+                    f"{key} is {merged[key]!r} for {owner[key]} but {value!r} for {logical_id}"
+                )
+            merged[key] = value
+            owner.setdefault(key, logical_id)
+    return merged
+
+
+def aws_environment(endpoint_url: str, region: str) -> dict[str, str | None]:
+    """What points every boto3 client in this process at moto (None = unset)."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": None,
+        "AWS_PROFILE": None,
+    }
+
+
+class ProcessEnvironment:
+    """Every change this process makes to os.environ goes through here, and is undone."""
+
+    def __init__(self) -> None:
+        self._saved: dict[str, str | None] = {}
+
+    def set(self, values: dict[str, str | None]) -> None:
+        for key, value in values.items():
+            self._saved.setdefault(key, os.environ.get(key))
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def restore(self) -> None:
+        for key, value in self._saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved.clear()
+
+
+def http_routes(stack: LocalStack, logical_id: str) -> frozenset[str]:
+    """Route keys ("POST /path") of the function's HttpApi events."""
+    events = stack.function_properties(logical_id).get("Events", {})
+    return frozenset(
+        f"{e['Properties']['Method'].upper()} {e['Properties']['Path']}"
+        for e in events.values()
+        if e["Type"] == "HttpApi"
+    )
+
+
+def sqs_event_source(stack: LocalStack, logical_id: str) -> tuple[str, int]:
+    """The logical id of the queue feeding the function, and the batch size."""
+    events = stack.function_properties(logical_id).get("Events", {})
+    (props,) = [e["Properties"] for e in events.values() if e["Type"] == "SQS"]
+    queue_arn = stack.resolve(props["Queue"])
+    (queue_id,) = [lid for lid, attrs in stack.attributes.items() if attrs["Arn"] == queue_arn]
+    return queue_id, int(props.get("BatchSize", 10))
+
+
+def local_parameters(template: dict, log_level: str | None) -> dict[str, Any]:
+    """Template parameters for the local stack: the defaults, plus loopback senders."""
+    default_cidrs = template["Parameters"]["AllowedCidrs"].get("Default", "")
+    cidrs = [c.strip() for c in default_cidrs.split(",") if c.strip()] + list(LOOPBACK_CIDRS)
+    parameters: dict[str, Any] = {"AllowedCidrs": cidrs}
+    if log_level:
+        parameters["LogLevel"] = log_level
+    return parameters
+
+
+@dataclass
+class RunningStack:
+    """A started local stack: what it runs, what it wrote, and how to stop it."""
+
+    info: dict[str, Any]
+    stack: LocalStack
+    functions: dict[str, LocalFunction]
+    front: HttpFront
+    poller: QueuePoller
+    stack_file: Path | None = None
+    _stoppers: list[Callable[[], None]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop everything in reverse order of start; remove stack.json."""
+        while self._stoppers:
+            stopper = self._stoppers.pop()
+            try:
+                stopper()
+            except Exception:
+                log.exception("while stopping the local stack")
+
+
+def _write_atomically(path: Path, document: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    # Owner-only from the start: the file holds the webhook token.
+    descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(json.dumps(document, indent=2) + "\n")
+    tmp.replace(path)  # readers never see a half-written file
+
+
+def start_local_stack(
+    *,
+    port: int = DEFAULT_PORT,
+    state_dir: Path | None = DEFAULT_STATE_DIR,
+    retry_delay: int = DEFAULT_RETRY_DELAY,
+    log_level: str | None = None,
+    start_poller: bool = True,
+    access_log: Callable[[str], None] | None = None,
+) -> RunningStack:
+    """Start moto, the resources, the handlers, the HTTP front and the poller.
+
+    On failure everything already started is stopped again before the error propagates.
+    With `state_dir=None` no stack.json is written (in-process use, e.g. the benchmark).
+    """
+    stoppers: list[Callable[[], None]] = []
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's line per request
+    try:
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto.start()
+        stoppers.append(moto.stop)
+        host, moto_port = moto.get_host_and_port()
+        endpoint_url = f"http://{host}:{moto_port}"
+
+        environment = ProcessEnvironment()
+        stoppers.append(environment.restore)
+        environment.set(aws_environment(endpoint_url, REGION))
+        session = boto3.Session(region_name=REGION)
+        template = load_template()
+        stack = create_stack(session, parameters=local_parameters(template, log_level))
+        environment.set(merged_function_environment(stack, [INGEST, PROCESS]))
+
+        secret = session.client("secretsmanager").get_secret_value(
+            SecretId=stack.refs["WebhookTokenSecret"]
+        )
+        token = json.loads(secret["SecretString"])["token"]
+
+        ingest = LocalFunction.from_template(stack, INGEST)
+        process = LocalFunction.from_template(stack, PROCESS)
+
+        api = ApiSettings(routes=http_routes(stack, INGEST), region=REGION)
+        front = HttpFront(ingest, api, port=port, access_log=access_log)
+        front.start()
+        stoppers.append(front.stop)
+
+        queue_id, batch_size = sqs_event_source(stack, PROCESS)
+        poller = QueuePoller(
+            session.client("sqs"),
+            process,
+            queue_url=stack.refs[queue_id],
+            queue_arn=stack.attributes[queue_id]["Arn"],
+            region=REGION,
+            batch_size=batch_size,
+            retry_delay=retry_delay,
+        )
+        if start_poller:
+            poller.start()
+        stoppers.append(poller.stop)
+
+        (route,) = sorted(api.routes)
+        info: dict[str, Any] = {
+            "webhook_url": front.url + route.split(" ", 1)[1],
+            "authorization": f"Bearer {token}",
+            "aws_endpoint_url": endpoint_url,
+            "region": REGION,
+            "stack_name": stack.stack_name,
+            "table_name": stack.refs["WebhookTable"],
+            "queue_url": stack.refs["WebhookQueue"],
+            "dlq_url": stack.refs["WebhookDLQ"],
+            "bucket_name": stack.refs["PayloadBucket"],
+            "secret_arn": stack.refs["WebhookTokenSecret"],
+            "listen": front.addresses,
+            "retry_delay_seconds": retry_delay,
+            "pid": os.getpid(),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        running = RunningStack(
+            info=info,
+            stack=stack,
+            functions={INGEST: ingest, PROCESS: process},
+            front=front,
+            poller=poller,
+            _stoppers=stoppers,
+        )
+        if state_dir is not None:
+            stack_file = Path(state_dir) / STACK_FILE_NAME
+            _write_atomically(stack_file, info)
+            stoppers.append(lambda: stack_file.unlink(missing_ok=True))
+            running.stack_file = stack_file
+    except BaseException:
+        for stopper in reversed(stoppers):
+            try:
+                stopper()
+            except Exception:
+                log.exception("while cleaning up a failed start")
+        raise
+    return running
+
+
+def _cli_command() -> str:
+    """How to call the `greenhook` CLI from here: bare if on PATH, else the venv's script."""
+    script = Path(sys.prefix) / "bin" / "greenhook"
+    on_path = shutil.which("greenhook")
+    if not script.exists() or (on_path and Path(on_path).resolve() == script.resolve()):
+        return "greenhook"
+    with contextlib.suppress(ValueError):
+        return str(script.relative_to(Path.cwd()))
+    return str(script)
+
+
+def banner(running: RunningStack, seconds: float) -> str:
+    info = running.info
+    stack_file = running.stack_file or "(not written)"
+    cli = _cli_command()
+    return "\n".join(
+        [
+            f"greenhook local stack up in {seconds:.1f} s",
+            f"  webhook:       POST {info['webhook_url']}",
+            f"  authorization: {info['authorization']}",
+            f"  AWS (moto):    {info['aws_endpoint_url']}  region {info['region']}",
+            f"  state:         {stack_file}",
+            "",
+            f"  send a sample:   {cli} send events/stateInstanceChanged.json",
+            f"  see the archive: {cli} archive",
+            "  stop:            Ctrl-C",
+        ]
+    )
+
+
+def running_stack_pid(stack_file: Path) -> int | None:
+    """The pid of a live local stack that owns `stack_file`, if any."""
+    try:
+        pid = int(json.loads(stack_file.read_text())["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return pid if pid != os.getpid() else None
+
+
+def _configure_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    dev_log = logging.getLogger("greenhook_dev")
+    dev_log.addHandler(handler)
+    dev_log.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m greenhook_dev.local_stack", description=__doc__.split("\n", 1)[0]
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="HTTP front port (0: any free port)"
+    )
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    parser.add_argument(
+        "--retry-delay",
+        type=int,
+        default=DEFAULT_RETRY_DELAY,
+        metavar="SECONDS",
+        help="visibility timeout given to failed records (the template's is 180 s)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="the functions' POWERTOOLS_LOG_LEVEL (default: the template's LogLevel)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no banner, no access log")
+    args = parser.parse_args(argv)
+    _configure_logging(args.quiet)
+    other = running_stack_pid(args.state_dir / STACK_FILE_NAME)
+    if other:
+        print(
+            f"a local stack is already running (pid {other}, {args.state_dir / STACK_FILE_NAME});"
+            " stop it or pass another --state-dir",
+            file=sys.stderr,
+        )
+        return 1
+
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    started = time.perf_counter()
+    try:
+        running = start_local_stack(
+            port=args.port,
+            state_dir=args.state_dir,
+            retry_delay=args.retry_delay,
+            log_level=args.log_level,
+            access_log=None if args.quiet else lambda line: print(line, flush=True),
+        )
+    except OSError as error:  # typically: the port is taken
+        print(f"cannot start the local stack: {error} (try --port 0)", file=sys.stderr)
+        return 1
+    try:
+        if not args.quiet:
+            print(banner(running, time.perf_counter() - started), flush=True)
+        while not stop_requested.wait(0.2):
+            pass
+    finally:
+        running.stop()
+    if not args.quiet:
+        print("greenhook local stack stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
