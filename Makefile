@@ -16,8 +16,9 @@ $(STAMP): requirements-dev.txt layers/greenhook/requirements.txt pyproject.toml
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
 	touch $@
 
+# make run RUN_ARGS="--port 3001 --log-level DEBUG"
 run: install
-	$(BIN)/python -m greenhook_dev.local_stack
+	$(BIN)/python -m greenhook_dev.local_stack $(RUN_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
