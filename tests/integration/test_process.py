@@ -202,3 +202,21 @@ def test_a_record_failing_every_time_lands_in_the_dlq(pipeline, sample_body):
     assert [m["Body"].encode() for m in dlq] == [sample_body]
     assert pipeline.queued() == []
     assert pipeline.storage.get_archived(sha256_hex(sample_body)) is None
+
+
+def test_parked_large_body_is_copied_out_of_the_expiring_prefix(pipeline):
+    body = json.dumps(
+        {"typeWebhook": "brandNewType", "instanceData": {"idInstance": 1}, "pad": "x" * 400_000}
+    ).encode()
+    assert pipeline.post(body)[0] == 200
+    pipeline.drain()
+    (parked,) = pipeline.storage.list_parked()
+    assert parked["payload_s3_key"] == f"parked/{sha256_hex(body)}"
+    s3 = pipeline.session.client("s3")
+    kept = s3.get_object(Bucket=pipeline.stack.refs["PayloadBucket"], Key=parked["payload_s3_key"])
+    assert kept["Body"].read() == body
+    # The template's lifecycle rule expires payloads/ only, never parked/.
+    rules = pipeline.stack.resolve(
+        pipeline.stack.template["Resources"]["PayloadBucket"]["Properties"]
+    )["LifecycleConfiguration"]["Rules"]
+    assert [r.get("Prefix") for r in rules if r.get("ExpirationInDays")] == ["payloads/"]

@@ -8,7 +8,7 @@ handler fail for good is parked with the reason: kept, counted, never blocking t
 from __future__ import annotations
 
 import base64
-import json
+from dataclasses import replace
 from functools import cache
 
 from aws_lambda_powertools.utilities.batch import (
@@ -72,35 +72,32 @@ def _attribute(record: SQSRecord, name: str) -> str | None:
     return attribute.string_value if attribute else None
 
 
-def raw_webhook(record: SQSRecord, payloads: Payloads) -> RawWebhook:
-    """The body exactly as ingest received it, and what ingest recorded about it."""
-    s3_key = _attribute(record, "payload_s3_key")
-    if s3_key:
-        body = payloads.get(s3_key)
-    elif _attribute(record, "body_encoding") == queue.BASE64:
-        body = base64.b64decode(record.body)
-    else:
-        body = record.body.encode("utf-8")
-    where = routing.route(body)
-    timestamp = None
-    if where.quarantine_reason is None:
-        value = json.loads(body).get("timestamp")
-        timestamp = value if isinstance(value, int) and not isinstance(value, bool) else None
+def read_body(record: SQSRecord, payloads: Payloads) -> bytes:
+    """The body exactly as ingest received it (from S3 or base64 where ingest put it so)."""
+    if s3_key := _attribute(record, "payload_s3_key"):
+        return payloads.get(s3_key)
+    if _attribute(record, "body_encoding") == queue.BASE64:
+        return base64.b64decode(record.body)
+    return record.body.encode("utf-8")
+
+
+def raw_webhook(record: SQSRecord, body: bytes, where: routing.Routing) -> RawWebhook:
+    """The body with what ingest recorded about it and what it says about itself."""
     return RawWebhook(
         sha256=queue.sha256_hex(body),
         body=body,
         received_at=_attribute(record, "received_at") or record.attributes.sent_timestamp,
         source_ip=_attribute(record, "source_ip"),
-        payload_s3_key=s3_key,
+        payload_s3_key=_attribute(record, "payload_s3_key"),
         type_webhook=where.type_webhook,
         id_instance=where.id_instance,
-        timestamp=timestamp,
+        timestamp=where.timestamp,
     )
 
 
 def _park(raw: RawWebhook, reason: str, storage: Storage, payloads: Payloads) -> None:
     if raw.payload_s3_key:  # the archive's copy in S3 expires; a parked one must not
-        raw = RawWebhook(**{**raw.__dict__, "payload_s3_key": payloads.keep(raw.payload_s3_key)})
+        raw = replace(raw, payload_s3_key=payloads.keep(raw.payload_s3_key))
     storage.park(raw, reason)
     metrics.add_metric(name="WebhookParked", unit=MetricUnit.Count, value=1)
     logger.warning(
@@ -111,15 +108,16 @@ def _park(raw: RawWebhook, reason: str, storage: Storage, payloads: Payloads) ->
 
 def handle_record(record: SQSRecord, storage: Storage, payloads: Payloads) -> str:
     """Archive, validate, dispatch one record; returns what happened (stored/parked)."""
-    raw = raw_webhook(record, payloads)
+    body = read_body(record, payloads)
+    where = routing.route(body)
+    raw = raw_webhook(record, body, where)
     if not storage.archive(raw, process_config().archive_retention_days):
         metrics.add_metric(name="WebhookDuplicate", unit=MetricUnit.Count, value=1)
-    where = routing.route(raw.body)
     if where.quarantine_reason:
         _park(raw, where.quarantine_reason, storage, payloads)
         return "parked"
     try:
-        webhook = parse_webhook(json.loads(raw.body))
+        webhook = parse_webhook(where.document)
     except ValidationError as error:
         reason = f"invalid {where.type_webhook}: {error.error_count()} errors: " + "; ".join(
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:10]

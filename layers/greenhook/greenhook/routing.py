@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 QUARANTINE_GROUP = "quarantine"
 _MAX_GROUP_ID = 128
@@ -25,6 +25,12 @@ class Routing:
     id_instance: int | str | None = None
     chat_id: str | None = None
     quarantine_reason: str | None = None
+    document: dict | None = field(default=None, repr=False, compare=False)  # the parsed body
+
+    @property
+    def timestamp(self) -> int | None:
+        value = (self.document or {}).get("timestamp")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def chat_id_of(webhook: dict) -> str | None:
@@ -76,4 +82,5 @@ def route(body: bytes) -> Routing:
         type_webhook=type_webhook,
         id_instance=id_instance,
         chat_id=chat_id,
+        document=webhook,
     )
