@@ -35,5 +35,7 @@ build: $(SAM_STAMP)
 
 # Asks for the stack name, region and parameters, then shows the change set before it
 # runs (defaults in samconfig.toml). Needs AWS credentials.
+# A fresh DeployId makes the GreenApiRegistration custom resource check GREEN-API's
+# settings on every deploy (CloudFormation only updates a resource whose properties change).
 deploy: build
-	SAM_CLI_TELEMETRY=0 $(SAM) deploy --guided
+	SAM_CLI_TELEMETRY=0 $(SAM) deploy --guided --parameter-overrides DeployId=$$(date +%s)

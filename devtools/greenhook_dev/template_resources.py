@@ -285,6 +285,7 @@ def create_stack(
         logical_id: resource
         for logical_id, resource in template["Resources"].items()
         if resource["Type"] in _CREATORS
+        and ("Condition" not in resource or stack.condition(resource["Condition"]))
     }
     while pending:
         ready = [

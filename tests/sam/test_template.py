@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from greenhook.greenapi import WEBHOOK_SWITCHES
 from greenhook.queue import payload_key
 from greenhook.storage import Payloads
-from greenhook_dev.template_resources import TEMPLATE_PATH, load_template, references
+from greenhook_dev.template_resources import REPO_ROOT, TEMPLATE_PATH, load_template, references
 
-REPO_ROOT = TEMPLATE_PATH.parent
 SAM = REPO_ROOT / ".venv-sam" / "bin" / "sam"
 
 # green-api-webhooks.md, section 1.1 "Current (12 IPs)".
@@ -51,6 +51,7 @@ ALLOWED_ACTIONS = {
         "s3:GetObject",
         "s3:PutObject",
     },
+    "RegisterFunction": {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"},
 }
 
 ELF_MACHINE_AARCH64 = 0xB7
@@ -172,14 +173,19 @@ def test_every_artifact_builds_with_its_makefile_target(resources: dict) -> None
         for name, r in resources.items()
         if r["Type"] in ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion")
     }
-    assert set(built) == {"GreenhookLayer", "IngestFunction", "ProcessFunction"}
+    assert set(built) == {
+        "GreenhookLayer",
+        "IngestFunction",
+        "ProcessFunction",
+        "RegisterFunction",
+    }
     for name, code_uri in built.items():
         assert resources[name]["Metadata"]["BuildMethod"] == "makefile", name
         makefile = (REPO_ROOT / code_uri / "Makefile").read_text()
         assert re.search(rf"^build-{name}:", makefile, re.MULTILINE), name
 
 
-@pytest.mark.parametrize("name", ["IngestFunction", "ProcessFunction"])
+@pytest.mark.parametrize("name", ["IngestFunction", "ProcessFunction", "RegisterFunction"])
 def test_functions_get_exactly_the_permissions_their_code_uses(resources: dict, name: str) -> None:
     policies = resources[name]["Properties"]["Policies"]
     # Inline statements only: SAM policy templates grant more than the code calls.
@@ -334,3 +340,20 @@ def test_sam_build_ships_only_the_handler_in_functions(sam_build: Path, name: st
     assert files == ["app.py"]
     built = load_template(sam_build / "template.yaml")["Resources"][name]["Properties"]
     assert built["CodeUri"] == name
+
+
+def test_registration_runs_only_with_credentials_and_on_every_deploy(template: dict) -> None:
+    resources = template["Resources"]
+    for name in ("RegisterFunction", "GreenApiRegistration", "RegistrationStateSecret"):
+        assert resources[name]["Condition"] == "RegisterWithGreenApi"
+    props = resources["GreenApiRegistration"]["Properties"]
+    assert props["DeployId"] == {"Ref": "DeployId"}
+    assert "DeployId=$$(date +%s)" in (REPO_ROOT / "mk" / "sam.mk").read_text()
+    # Every webhook switch of GREEN-API's SetSettings is a template parameter.
+    assert sorted(props["Settings"]) == sorted(WEBHOOK_SWITCHES)
+    for value in props["Settings"].values():
+        assert template["Parameters"][value["Ref"]]["AllowedValues"] == ["yes", "no"]
+    # The API token only ever travels as a NoEcho parameter into a secret.
+    assert template["Parameters"]["GreenApiTokenInstance"]["NoEcho"] is True
+    timeout = resources["RegisterFunction"]["Properties"]["Timeout"]
+    assert timeout == 900  # room to wait for settings to apply; the watchdog answers before it

@@ -10,6 +10,7 @@ conditional, so a repeated or out-of-order delivery leaves the state of one in-o
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -229,3 +230,20 @@ class Payloads:
             Bucket=self.bucket, Key=kept, CopySource={"Bucket": self.bucket, "Key": key}
         )
         return kept
+
+
+class SecretDocuments:
+    """JSON documents in Secrets Manager: GREEN-API credentials, registration state."""
+
+    def __init__(self, client: Any = None) -> None:
+        self.client = client or boto3.client("secretsmanager")
+
+    def read_text(self, secret_id: str) -> str:
+        return self.client.get_secret_value(SecretId=secret_id).get("SecretString") or ""
+
+    def read(self, secret_id: str) -> dict:
+        text = self.read_text(secret_id).strip()
+        return json.loads(text) if text else {}
+
+    def write(self, secret_id: str, document: dict) -> None:
+        self.client.put_secret_value(SecretId=secret_id, SecretString=json.dumps(document))
