@@ -54,15 +54,19 @@ def _add_stack_file(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_stack_info(path: Path | None) -> dict[str, Any]:
-    """The local stack's endpoints and token, from the file `make run` writes."""
+def _stack_file_path(path: Path | None) -> Path:
     candidates = [path] if path else [STACK_FILE, REPO_ROOT / STACK_FILE]
     for candidate in candidates:
         if candidate.is_file():
-            return json.loads(candidate.read_text())
+            return candidate
     raise CommandError(
         f"no local stack: {candidates[0]} not found; start the local stack with `make run`"
     )
+
+
+def load_stack_info(path: Path | None) -> dict[str, Any]:
+    """The local stack's endpoints and token, from the file `make run` writes."""
+    return json.loads(_stack_file_path(path).read_text())
 
 
 # -- send ------------------------------------------------------------------------------------
@@ -170,6 +174,129 @@ def archive(args: argparse.Namespace) -> int:
         print(json.dumps(items, indent=2, ensure_ascii=False, default=str))
     else:
         print(format_archive(items))
+    return 0
+
+
+# -- register, settings, rotate-token, unregister --------------------------------------------
+def _target_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", help="a deployed stack's name (default: the local stack)")
+    parser.add_argument("--region", help="the deployed stack's region")
+    _add_stack_file(parser)
+
+
+def _operations(args: argparse.Namespace) -> Any:
+    """Operations on the deployed stack named by --stack, or on the local stack."""
+    import boto3
+
+    from greenhook_dev.registration import Operations, Target
+
+    if args.stack:
+        session = boto3.Session(region_name=args.region)
+        try:
+            target = Target.from_deployed_stack(session.client("cloudformation"), args.stack)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        return Operations(target, session.client("secretsmanager"))
+    info = load_stack_info(args.stack_file)
+    if "registration" not in info:
+        raise CommandError("the local stack has no GREEN-API registration")
+    session = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=info["region"]
+    )
+    secrets_client = session.client("secretsmanager", endpoint_url=info["aws_endpoint_url"])
+    target = Target(info["registration"], float(info.get("token_cache_seconds", 300)))
+    return Operations(target, secrets_client)
+
+
+def _print_json_or(args: argparse.Namespace, document: Any, text: str) -> None:
+    print(json.dumps(document, indent=2, default=str) if args.json else text)
+
+
+def _with_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    _target_arguments(parser)
+
+
+def _green_api_errors(run: Callable[[argparse.Namespace], int]) -> Callable:
+    """GREEN-API and AWS failures as one readable line (their messages carry no token)."""
+
+    def guarded(args: argparse.Namespace) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from greenhook.greenapi import GreenApiError
+
+        try:
+            return run(args)
+        except (GreenApiError, BotoCoreError, ClientError) as error:
+            raise CommandError(str(error)) from None
+
+    return guarded
+
+
+@command("register", "register the stack's webhook URL and token with GREEN-API", _with_json)
+@_green_api_errors
+def register_command(args: argparse.Namespace) -> int:
+    outcome = _operations(args).register()
+    text = "settings changed and confirmed" if outcome.changed else "settings already up to date"
+    _print_json_or(args, {"changed": outcome.changed}, text)
+    return 0
+
+
+@command("settings", "show GREEN-API's settings (token masked) and what differs", _with_json)
+@_green_api_errors
+def settings_command(args: argparse.Namespace) -> int:
+    view = _operations(args).settings()
+    lines = [f"{key:36} {value}" for key, value in sorted(view["settings"].items())]
+    if view["differences"]:
+        lines.append("\ndiffers from what the stack expects:")
+        lines += [
+            f"  {k}: {d['current']!r} -> {d['expected']!r}" for k, d in view["differences"].items()
+        ]
+    else:
+        lines.append("\nmatches what the stack expects")
+    _print_json_or(args, view, "\n".join(lines))
+    return 0
+
+
+def _rotate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--propagation-wait",
+        type=float,
+        help="seconds for ingest's token cache to expire (default: the stack's cache age)",
+    )
+    parser.add_argument(
+        "--grace", type=float, default=120, help="seconds both tokens stay valid (default 120)"
+    )
+    _with_json(parser)
+
+
+@command("rotate-token", "replace the webhook token; no webhook is rejected", _rotate_arguments)
+@_green_api_errors
+def rotate_token_command(args: argparse.Namespace) -> int:
+    operations = _operations(args)
+    progress = (lambda _: None) if args.json else (lambda line: print(line, flush=True))
+    new = operations.rotate_token(
+        propagation_seconds=args.propagation_wait, grace_seconds=args.grace, progress=progress
+    )
+    if not args.stack:  # the local stack's file tells `greenhook send` the header to use
+        path = _stack_file_path(args.stack_file)
+        info = json.loads(path.read_text())
+        info["authorization"] = f"Bearer {new}"
+        path.write_text(json.dumps(info, indent=2) + "\n")
+    _print_json_or(args, {"rotated": True}, "token rotated")
+    return 0
+
+
+@command("unregister", "restore the webhook URL GREEN-API had before (or clear it)", _with_json)
+@_green_api_errors
+def unregister_command(args: argparse.Namespace) -> int:
+    restored = _operations(args).unregister()
+    if restored is None:
+        text = "the instance points elsewhere; left as is"
+    else:
+        text = f"webhookUrl set to {restored['webhookUrl']!r}"
+    shown = None if restored is None else {"webhookUrl": restored["webhookUrl"]}
+    _print_json_or(args, {"restored": shown}, text)
     return 0
 
 
