@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test unit integration e2e lint format bench clean
+.PHONY: install run test unit integration e2e lint format bench clean \
+	register settings rotate-token unregister
 
 install: $(STAMP)
 
@@ -42,6 +43,10 @@ test: lint validate install
 
 bench: install
 	$(BIN)/python -m greenhook_dev.bench
+
+# GREEN-API registration by hand: the local stack by default, ARGS="--stack NAME" for AWS.
+register settings rotate-token unregister: install
+	$(BIN)/greenhook $@ $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .local .pytest_cache .ruff_cache

@@ -6,7 +6,11 @@ No Docker here, so `sam local` cannot run. Instead, in one process:
 - the real ingest and process handlers are loaded from their files with the environment
   the template gives them, pointed at moto through AWS_ENDPOINT_URL;
 - an HTTP front plays API Gateway's HTTP API for the ingest function, and a poller plays
-  the SQS event source mapping for the process function.
+  the SQS event source mapping for the process function;
+- a fake GREEN-API instance (greenhook_dev.fake_green_api) stands in for the real one: the
+  real register function runs the deploy hook's Create against it, as `sam deploy` would,
+  so the instance's webhookUrl and token point at this stack, and the fake can deliver
+  webhooks here the way GREEN-API does.
 Loopback is added to the sender allowlist here, and only here. The endpoints and the token
 go to <state-dir>/stack.json for `greenhook send`/`greenhook archive` and the tests.
 """
@@ -18,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -31,6 +36,8 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from greenhook_dev.cfn_response import ResponseReceiver, custom_resource_event, resource_properties
+from greenhook_dev.fake_green_api import FakeGreenApi
 from greenhook_dev.http_front import ApiSettings, HttpFront
 from greenhook_dev.lambda_runtime import LocalFunction
 from greenhook_dev.poller import DEFAULT_RETRY_DELAY, QueuePoller
@@ -45,6 +52,15 @@ STACK_FILE_NAME = "stack.json"
 LOOPBACK_CIDRS = ("127.0.0.0/8", "::1/128")
 INGEST = "IngestFunction"
 PROCESS = "ProcessFunction"
+REGISTER = "RegisterFunction"
+REGISTRATION = "GreenApiRegistration"
+LOCAL_INSTANCE = 1101000001
+# Locally the token cache is short so that `greenhook rotate-token` is quick to watch
+# (the template's TOKEN_CACHE_SECONDS is 300); the fake GREEN-API applies settings after
+# 1 s (real: up to minutes) and re-sends a failed webhook after 5 s (real: 60 s).
+LOCAL_TOKEN_CACHE_SECONDS = 3
+LOCAL_APPLY_DELAY = 1.0
+LOCAL_GREEN_API_RETRY = 5.0
 
 
 class EnvironmentConflict(RuntimeError):
@@ -121,11 +137,19 @@ def sqs_event_source(stack: LocalStack, logical_id: str) -> tuple[str, int]:
     return queue_id, int(props.get("BatchSize", 10))
 
 
-def local_parameters(template: dict, log_level: str | None) -> dict[str, Any]:
+def local_parameters(
+    template: dict, log_level: str | None, green_api: FakeGreenApi | None = None
+) -> dict[str, Any]:
     """Template parameters for the local stack: the defaults, plus loopback senders."""
     default_cidrs = template["Parameters"]["AllowedCidrs"].get("Default", "")
     cidrs = [c.strip() for c in default_cidrs.split(",") if c.strip()] + list(LOOPBACK_CIDRS)
     parameters: dict[str, Any] = {"AllowedCidrs": cidrs}
+    if green_api is not None:
+        parameters.update(
+            GreenApiIdInstance=str(LOCAL_INSTANCE),
+            GreenApiTokenInstance=green_api.instances[LOCAL_INSTANCE],
+            GreenApiUrl=green_api.url,
+        )
     if log_level:
         parameters["LogLevel"] = log_level
     return parameters
@@ -140,6 +164,7 @@ class RunningStack:
     functions: dict[str, LocalFunction]
     front: HttpFront
     poller: QueuePoller
+    green_api: FakeGreenApi | None = None
     stack_file: Path | None = None
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -163,6 +188,25 @@ def _write_atomically(path: Path, document: dict) -> None:
     tmp.replace(path)  # readers never see a half-written file
 
 
+def registration_properties(stack: LocalStack, webhook_url: str) -> dict:
+    """The custom resource's properties, with the local front's URL as the webhook URL."""
+    return {**resource_properties(stack, REGISTRATION), "WebhookUrl": webhook_url}
+
+
+def run_deploy_hook(stack: LocalStack, properties: dict) -> dict:
+    """Invoke the real register function with CloudFormation's Create event; its response."""
+    register = LocalFunction.from_template(stack, REGISTER)
+    with ResponseReceiver() as receiver:
+        event = custom_resource_event(
+            stack, REGISTRATION, "Create", receiver.url, properties=properties
+        )
+        register(event)
+    (response,) = receiver.responses
+    if response["Status"] != "SUCCESS":
+        raise RuntimeError(f"registering with the fake GREEN-API failed: {response['Reason']}")
+    return response
+
+
 def start_local_stack(
     *,
     port: int = DEFAULT_PORT,
@@ -171,6 +215,7 @@ def start_local_stack(
     log_level: str | None = None,
     start_poller: bool = True,
     access_log: Callable[[str], None] | None = None,
+    green_api: bool = True,
 ) -> RunningStack:
     """Start moto, the resources, the handlers, the HTTP front and the poller.
 
@@ -186,13 +231,24 @@ def start_local_stack(
         host, moto_port = moto.get_host_and_port()
         endpoint_url = f"http://{host}:{moto_port}"
 
+        fake = None
+        if green_api:
+            fake = FakeGreenApi(
+                instances={LOCAL_INSTANCE: secrets.token_hex(25)},
+                apply_delay=LOCAL_APPLY_DELAY,
+                retry_interval=LOCAL_GREEN_API_RETRY,
+            )
+            fake.start()
+            stoppers.append(fake.stop)
+
         environment = ProcessEnvironment()
         stoppers.append(environment.restore)
         environment.set(aws_environment(endpoint_url, REGION))
         session = boto3.Session(region_name=REGION)
         template = load_template()
-        stack = create_stack(session, parameters=local_parameters(template, log_level))
+        stack = create_stack(session, parameters=local_parameters(template, log_level, fake))
         environment.set(merged_function_environment(stack, [INGEST, PROCESS]))
+        environment.set({"TOKEN_CACHE_SECONDS": str(LOCAL_TOKEN_CACHE_SECONDS)})
 
         secret = session.client("secretsmanager").get_secret_value(
             SecretId=stack.refs["WebhookTokenSecret"]
@@ -222,8 +278,19 @@ def start_local_stack(
         stoppers.append(poller.stop)
 
         (route,) = sorted(api.routes)
+        webhook_url = front.url + route.split(" ", 1)[1]
+        registration: dict[str, Any] = {}
+        if fake is not None:
+            stack.refs["WebhookApi"] = api.api_id
+            properties = registration_properties(stack, webhook_url)
+            run_deploy_hook(stack, properties)  # after the front is up, as on AWS
+            registration = {
+                "registration": properties,
+                "green_api": {"url": fake.url, "id_instance": LOCAL_INSTANCE},
+            }
+
         info: dict[str, Any] = {
-            "webhook_url": front.url + route.split(" ", 1)[1],
+            "webhook_url": webhook_url,
             "authorization": f"Bearer {token}",
             "aws_endpoint_url": endpoint_url,
             "region": REGION,
@@ -235,6 +302,8 @@ def start_local_stack(
             "secret_arn": stack.refs["WebhookTokenSecret"],
             "listen": front.addresses,
             "retry_delay_seconds": retry_delay,
+            "token_cache_seconds": LOCAL_TOKEN_CACHE_SECONDS,
+            **registration,
             "pid": os.getpid(),
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
@@ -244,6 +313,7 @@ def start_local_stack(
             functions={INGEST: ingest, PROCESS: process},
             front=front,
             poller=poller,
+            green_api=fake,
             _stoppers=stoppers,
         )
         if state_dir is not None:
@@ -283,9 +353,18 @@ def banner(running: RunningStack, seconds: float) -> str:
             f"  authorization: {info['authorization']}",
             f"  AWS (moto):    {info['aws_endpoint_url']}  region {info['region']}",
             f"  state:         {stack_file}",
+            *(
+                [
+                    f"  GREEN-API:     fake instance {info['green_api']['id_instance']} at "
+                    f"{info['green_api']['url']}, registered to this stack"
+                ]
+                if "green_api" in info
+                else []
+            ),
             "",
             f"  send a sample:   {cli} send events/stateInstanceChanged.json",
             f"  see the archive: {cli} archive",
+            f"  GREEN-API side:  {cli} settings | {cli} rotate-token --grace 2",
             "  stop:            Ctrl-C",
         ]
     )

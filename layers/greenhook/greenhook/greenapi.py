@@ -6,6 +6,7 @@ Retry-After), and errors that never carry the URL: the apiTokenInstance is part 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,8 @@ class GreenApiClient:
         self.credentials = credentials
         self.timeout = timeout
         self.session = session or _session(retries, backoff)
+        # urllib3 logs each request's URL at DEBUG, and ours carry the apiTokenInstance.
+        logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger("urllib3").level))
 
     def _call(self, http_method: str, method: str, body: dict | None = None) -> Any:
         c = self.credentials
