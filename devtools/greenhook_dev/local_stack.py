@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import requests
 from moto.server import ThreadedMotoServer
 
 from greenhook_dev.cfn_response import ResponseReceiver, custom_resource_event, resource_properties
@@ -230,6 +231,9 @@ def start_local_stack(
         stoppers.append(moto.stop)
         host, moto_port = moto.get_host_and_port()
         endpoint_url = f"http://{host}:{moto_port}"
+        # moto's state lives in the process, not the server: a second stack started in the
+        # same process (tests, the benchmark) must not find the first one's resources.
+        requests.post(f"{endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
 
         fake = None
         if green_api:
