@@ -117,3 +117,21 @@ class LocalFunction:
                         elapsed,
                         self.timeout,
                     )
+
+
+def cold_start() -> None:
+    """Forget greenhook's cached configuration, clients and token, as a new instance would.
+
+    In-process handlers keep their warm state between stacks and tests; call this whenever
+    the environment they read changes.
+    """
+    from aws_lambda_powertools.utilities import parameters
+
+    from greenhook import config, ingest, process
+
+    config.ingest_config.cache_clear()
+    config.process_config.cache_clear()
+    ingest._client.cache_clear()
+    process._storage.cache_clear()
+    process._payloads.cache_clear()
+    parameters.clear_caches()

@@ -9,27 +9,15 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from greenhook import config, ingest, process
 from greenhook.storage import Storage
-from greenhook_dev.lambda_runtime import LocalFunction
+from greenhook_dev.lambda_runtime import LocalFunction, cold_start
 from greenhook_dev.poller import QueuePoller
 from greenhook_dev.template_resources import LocalStack, create_stack
 
 GREEN_API_IP = "51.250.84.44"
 ALLOWED_CIDRS = f"{GREEN_API_IP}/32,203.0.113.0/30,2001:db8:10::/48"
-
-
-def reset_caches() -> None:
-    """Forget configuration, clients and the cached token (as a new Lambda instance would)."""
-    config.ingest_config.cache_clear()
-    config.process_config.cache_clear()
-    ingest._client.cache_clear()
-    process._storage.cache_clear()
-    process._payloads.cache_clear()
-    parameters.clear_caches()
 
 
 @dataclass
@@ -143,7 +131,7 @@ def pipeline(monkeypatch) -> Pipeline:
         secret = session.client("secretsmanager").get_secret_value(
             SecretId=stack.refs["WebhookTokenSecret"]
         )
-        reset_caches()
+        cold_start()
         yield Pipeline(
             stack=stack,
             session=session,
@@ -151,4 +139,4 @@ def pipeline(monkeypatch) -> Pipeline:
             ingest_function=LocalFunction.from_template(stack, "IngestFunction"),
             process_function=LocalFunction.from_template(stack, "ProcessFunction"),
         )
-        reset_caches()
+        cold_start()

@@ -17,11 +17,10 @@ import time
 import boto3
 import pytest
 import requests
-from aws_lambda_powertools.utilities import parameters
 
-from greenhook import config, ingest, process
 from greenhook.storage import Storage
 from greenhook_dev.fake_green_api import FakeGreenApi
+from greenhook_dev.lambda_runtime import cold_start
 from greenhook_dev.local_stack import start_local_stack
 
 ID_INSTANCE = 1101000001
@@ -42,16 +41,6 @@ SETTABLE_QUEUE_ATTRIBUTES = {
 }
 
 
-def reset_caches() -> None:
-    """Forget cached configuration, clients and tokens, as a fresh Lambda instance would."""
-    config.ingest_config.cache_clear()
-    config.process_config.cache_clear()
-    ingest._client.cache_clear()
-    process._storage.cache_clear()
-    process._payloads.cache_clear()
-    parameters.clear_caches()
-
-
 def wait_until(condition, timeout: float, interval: float = 0.05):
     deadline = time.monotonic() + timeout
     while not (result := condition()):
@@ -63,13 +52,13 @@ def wait_until(condition, timeout: float, interval: float = 0.05):
 
 @pytest.fixture
 def stack(tmp_path):
-    reset_caches()
+    cold_start()
     running = start_local_stack(port=0, state_dir=tmp_path, retry_delay=1)
     try:
         yield running, json.loads((tmp_path / "stack.json").read_text())
     finally:
         running.stop()
-        reset_caches()
+        cold_start()
 
 
 @pytest.fixture

@@ -14,32 +14,21 @@ import time
 import boto3
 import pytest
 
-from greenhook import config, ingest, process
 from greenhook.storage import Storage
+from greenhook_dev.lambda_runtime import cold_start
 from greenhook_dev.local_stack import LOCAL_INSTANCE, start_local_stack
 from greenhook_dev.registration import Operations, Target
 
 
-def reset_caches() -> None:
-    from aws_lambda_powertools.utilities import parameters
-
-    config.ingest_config.cache_clear()
-    config.process_config.cache_clear()
-    ingest._client.cache_clear()
-    process._storage.cache_clear()
-    process._payloads.cache_clear()
-    parameters.clear_caches()
-
-
 @pytest.fixture
 def running(tmp_path):
-    reset_caches()
+    cold_start()
     stack = start_local_stack(port=0, state_dir=tmp_path, retry_delay=1)
     try:
         yield stack
     finally:
         stack.stop()
-        reset_caches()
+        cold_start()
 
 
 def test_no_webhook_is_rejected_or_lost_during_a_rotation(running):
