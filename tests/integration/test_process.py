@@ -123,7 +123,7 @@ def test_a_handler_bug_parks_the_webhook_instead_of_blocking(pipeline, monkeypat
     def broken(webhook, storage):
         raise KeyError("oops")
 
-    monkeypatch.setitem(registry._handlers, "stateInstanceChanged", broken)
+    monkeypatch.setitem(registry._handlers, ("stateInstanceChanged", None), [broken])
     body = state_webhook("authorized", 1)
     pipeline.post(body)
     pipeline.drain()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from greenhook import keys
 from greenhook.greenapi import WEBHOOK_SWITCHES
 from greenhook.queue import payload_key
 from greenhook.storage import Payloads
@@ -214,6 +215,7 @@ def test_s3_permissions_are_scoped_to_the_prefixes_the_code_writes(resources: di
 
     payloads = payload_key("0" * 64, "2026-01-01T00:00:00Z").split("/", 1)[0]
     parked = Payloads.PARKED_PREFIX.rstrip("/")
+    messages = Payloads.MESSAGES_PREFIX.rstrip("/")
     assert s3_resources("IngestFunction", "s3:PutObject") == [
         {"Fn::Sub": f"${{PayloadBucket.Arn}}/{payloads}/*"}
     ]
@@ -221,8 +223,20 @@ def test_s3_permissions_are_scoped_to_the_prefixes_the_code_writes(resources: di
         {"Fn::Sub": f"${{PayloadBucket.Arn}}/{payloads}/*"}
     ]
     assert s3_resources("ProcessFunction", "s3:PutObject") == [
-        {"Fn::Sub": f"${{PayloadBucket.Arn}}/{parked}/*"}
+        [
+            {"Fn::Sub": f"${{PayloadBucket.Arn}}/{parked}/*"},
+            {"Fn::Sub": f"${{PayloadBucket.Arn}}/{messages}/*"},
+        ]
     ]
+
+
+def test_the_listing_index_projects_what_the_listings_read(resources: dict) -> None:
+    (gsi2,) = [
+        index
+        for index in resources["WebhookTable"]["Properties"]["GlobalSecondaryIndexes"]
+        if index["IndexName"] == keys.GSI2
+    ]
+    assert gsi2["Projection"]["NonKeyAttributes"] == list(keys.GSI2_ATTRIBUTES)
 
 
 def test_no_secret_reaches_an_environment_variable(template: dict) -> None:

@@ -77,6 +77,7 @@ class ProcessConfig:
     table_name: str
     payload_bucket: str
     archive_retention_days: int
+    extra_handler_modules: tuple[str, ...] = ()  # the user's handlers (greenhook.dispatch)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ProcessConfig:
@@ -84,6 +85,9 @@ class ProcessConfig:
             table_name=_required(env, "TABLE_NAME"),
             payload_bucket=_required(env, "PAYLOAD_BUCKET"),
             archive_retention_days=_positive_int(env, "ARCHIVE_RETENTION_DAYS", 30),
+            extra_handler_modules=tuple(
+                m.strip() for m in env.get("EXTRA_HANDLER_MODULES", "").split(",") if m.strip()
+            ),
         )
 
 

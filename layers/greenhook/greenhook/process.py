@@ -26,8 +26,8 @@ from pydantic import ValidationError
 
 from greenhook import queue, routing
 from greenhook.config import process_config
-from greenhook.dispatch import registry
-from greenhook.models import parse_webhook
+from greenhook.dispatch import load_handler_modules, registry
+from greenhook.models import Webhook, parse_webhook
 from greenhook.observability import MetricUnit, logger, metrics
 from greenhook.storage import Payloads, RawWebhook, Storage
 
@@ -58,13 +58,15 @@ class TransientError(Exception):
 
 
 @cache
-def _storage() -> Storage:
-    return Storage(process_config().table_name)
+def _payloads() -> Payloads:
+    return Payloads(process_config().payload_bucket)
 
 
 @cache
-def _payloads() -> Payloads:
-    return Payloads(process_config().payload_bucket)
+def _storage() -> Storage:
+    # First use is the cold start: the user's handler modules register themselves now.
+    load_handler_modules(process_config().extra_handler_modules)
+    return Storage(process_config().table_name, payloads=_payloads())
 
 
 def _attribute(record: SQSRecord, name: str) -> str | None:
@@ -119,25 +121,60 @@ def handle_record(record: SQSRecord, storage: Storage, payloads: Payloads) -> st
     try:
         webhook = parse_webhook(where.document)
     except ValidationError as error:
-        reason = f"invalid {where.type_webhook}: {error.error_count()} errors: " + "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:10]
-        )
-        _park(raw, reason, storage, payloads)
+        _park(raw, validation_reason(where.type_webhook, error), storage, payloads)
         return "parked"
-    handler = registry.handler_for(webhook.typeWebhook)
-    if handler is None:
-        _park(raw, f"no handler for typeWebhook {webhook.typeWebhook!r}", storage, payloads)
-        return "parked"
-    try:
-        handler(webhook, storage)
-    except Exception as error:  # a handler's own bug must not block the queue
-        if is_transient(error):
-            raise
-        logger.exception("handler failed", extra={"type_webhook": webhook.typeWebhook})
-        _park(raw, f"handler failed: {type(error).__name__}: {error}", storage, payloads)
+    outcome = dispatch(webhook, storage)
+    if outcome != "stored":
+        _park(raw, outcome, storage, payloads)
         return "parked"
     metrics.add_metric(name="WebhookStored", unit=MetricUnit.Count, value=1)
     return "stored"
+
+
+def validation_reason(type_webhook: str | None, error: ValidationError) -> str:
+    return f"invalid {type_webhook}: {error.error_count()} errors: " + "; ".join(
+        f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:10]
+    )
+
+
+def dispatch(webhook: Webhook, storage: Storage) -> str:
+    """Run the webhook's handlers; "stored", or why it must be parked.
+
+    Transient AWS errors propagate (the record is retried); any other failure of a handler
+    is a bug or a webhook it cannot take, and parks the webhook instead of blocking its chat.
+    """
+    handlers = registry.handlers_for(webhook)
+    if not handlers:
+        return f"no handler for typeWebhook {webhook.typeWebhook!r}"
+    for handler in handlers:
+        try:
+            handler(webhook, storage)
+        except Exception as error:
+            if is_transient(error):
+                raise
+            logger.exception("handler failed", extra={"type_webhook": webhook.typeWebhook})
+            return f"handler failed: {type(error).__name__}: {error}"
+    if webhook.timestamp is not None:
+        storage.touch_instance(webhook.id_instance, webhook.timestamp)
+    return "stored"
+
+
+def replay_parked(storage: Storage, payloads: Payloads, limit: int = 1000) -> dict[str, int]:
+    """Handle parked webhooks again (after a fix or a new handler); unpark those stored now."""
+    counts = {"stored": 0, "still parked": 0}
+    for parked in storage.list_parked(limit=limit):
+        body = payloads.get(parked["payload_s3_key"]) if parked["payload_s3_key"] else None
+        where = routing.route(body if body is not None else (parked["body"] or "").encode())
+        outcome = "not a webhook"
+        if not where.quarantine_reason:
+            try:
+                outcome = dispatch(parse_webhook(where.document), storage)
+            except ValidationError:
+                outcome = "invalid"
+        if outcome == "stored":
+            storage.unpark(parked["id"])
+        counts["stored" if outcome == "stored" else "still parked"] += 1
+    return counts
 
 
 def _record_handler(record: SQSRecord) -> str:

@@ -1,11 +1,15 @@
 """greenhook's one DynamoDB table (and the S3 bucket for large bodies), behind one interface.
 
-Single-table keys (documented in the README):
-  raw archive     PK=WEBHOOK#<sha256>       SK=ARCHIVE   GSI1=ARCHIVE#<day>, <received_at>#<sha256>
-  parked          PK=WEBHOOK#<sha256>       SK=PARKED    GSI1=PARKED, <received_at>#<sha256>
-  instance state  PK=INSTANCE#<idInstance>  SK=STATE
-Keys come from the webhook itself (its SHA-256, its instance), and every write is
-conditional, so a repeated or out-of-order delivery leaves the state of one in-order delivery.
+Keys are built in `greenhook.keys` (the README's key-design table mirrors it). Every write is
+convergent: a repeated or out-of-order delivery leaves the state of one in-order delivery.
+Three techniques do it, each chosen per attribute:
+  * first write wins (`attribute_not_exists`) for things that never change (the raw archive);
+  * newest wins, a conditional SET on a `<timestamp>#<tie-break>` version (instance state,
+    a chat's last activity, a poll's votes);
+  * events go into a string set with ADD (statuses, edits, reactions, deletions, call
+    statuses): a set is order-free and adding an element twice is a no-op, so what is current
+    (the furthest status, the newest edit, each sender's newest reaction) is worked out when
+    the item is read.
 """
 
 from __future__ import annotations
@@ -20,9 +24,15 @@ import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-ARCHIVE_PREFIX = "ARCHIVE#"
-PARKED_INDEX_KEY = "PARKED"
-GSI1 = "GSI1"
+from greenhook import keys
+from greenhook.views import call_view, chat_view, instance_view, message_view
+
+# A message item is rewritten by every status, edit and reaction, and each rewrite costs one
+# write unit per KB of the item: content beyond this (and every thumbnail) goes to a CONTENT
+# item written once, or past CONTENT_ITEM_LIMIT to S3.
+INLINE_MESSAGE_DATA_LIMIT = 4 * 1024
+CONTENT_ITEM_LIMIT = 350 * 1024  # DynamoDB's item limit is 400 KB
+TEXT_PREVIEW_LIMIT = 1000
 
 
 def _is_condition_failure(error: ClientError) -> bool:
@@ -30,16 +40,49 @@ def _is_condition_failure(error: ClientError) -> bool:
 
 
 def _plain(value: Any) -> Any:
-    """DynamoDB's Decimals and Binary back to JSON-friendly Python values."""
+    """DynamoDB's Decimals, sets and Binary back to JSON-friendly Python values."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
+    if isinstance(value, set):
+        return sorted(_plain(v) for v in value)
     if hasattr(value, "value") and isinstance(value.value, bytes):  # boto3 Binary
         return value.value
     return value
+
+
+def _dynamo_value(value: Any) -> Any:
+    """A JSON-like value DynamoDB accepts (floats as Decimal)."""
+    return json.loads(json.dumps(value), parse_float=Decimal)
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _event(timestamp: int | None, *fields: Any) -> str:
+    """One element of an event set: sorts by time, then by its JSON fields."""
+    return keys.timed(timestamp, _compact_json(list(fields)))
+
+
+def without_thumbnails(value: Any) -> tuple[Any, int]:
+    """`value` with every non-empty jpegThumbnail removed, and how many bytes were removed."""
+    if isinstance(value, dict):
+        kept, removed = {}, 0
+        for key, item in value.items():
+            if key == "jpegThumbnail" and isinstance(item, str) and item:
+                removed += len(item)
+                continue
+            kept[key], size = without_thumbnails(item)
+            removed += size
+        return kept, removed
+    if isinstance(value, list):
+        pairs = [without_thumbnails(v) for v in value]
+        return [v for v, _ in pairs], sum(n for _, n in pairs)
+    return value, 0
 
 
 @dataclass(frozen=True)
@@ -62,13 +105,105 @@ class RawWebhook:
             return None
 
 
+@dataclass(frozen=True)
+class MessageContent:
+    """What a message webhook says about its message (the handler fills it from the model)."""
+
+    id_instance: int
+    id_message: str
+    chat_id: str
+    timestamp: int
+    type_webhook: str
+    direction: str
+    type_message: str
+    sender: str
+    message_data: dict
+    sender_name: str | None = None
+    chat_name: str | None = None
+    text: str | None = None
+    stanza_id: str | None = None
+
+
 class Storage:
     """Reads and convergent writes of greenhook's table."""
 
-    def __init__(self, table_name: str, resource: Any = None) -> None:
+    def __init__(self, table_name: str, resource: Any = None, payloads: Payloads | None = None):
         self.table = (resource or boto3.resource("dynamodb")).Table(table_name)
+        self.payloads = payloads  # where message content too large for an item goes
 
-    # -- raw archive -----------------------------------------------------------------------
+    # -- write primitives ------------------------------------------------------------------
+    def _update(
+        self,
+        key: dict,
+        *,
+        set_: dict | None = None,
+        set_if_absent: dict | None = None,
+        add: dict | None = None,
+        condition: tuple[str, str, Any] | None = None,
+    ) -> bool:
+        """One UpdateItem; `condition` is (attribute, "<" or ">", value): apply only if the
+        stored attribute is absent or compares so with value. False if the condition failed."""
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+
+        def name(attribute: str) -> str:
+            placeholder = f"#n{len(names)}"
+            names[placeholder] = attribute
+            return placeholder
+
+        def value(v: Any) -> str:
+            placeholder = f":v{len(values)}"
+            values[placeholder] = v
+            return placeholder
+
+        sets = [f"{name(a)} = {value(v)}" for a, v in (set_ or {}).items() if v is not None]
+        for attribute, v in (set_if_absent or {}).items():
+            if v is not None:
+                n = name(attribute)
+                sets.append(f"{n} = if_not_exists({n}, {value(v)})")
+        adds = [f"{name(a)} {value(v)}" for a, v in (add or {}).items() if v]
+        expression = " ".join(
+            part
+            for part in (
+                "SET " + ", ".join(sets) if sets else "",
+                "ADD " + ", ".join(adds) if adds else "",
+            )
+            if part
+        )
+        request: dict[str, Any] = {"Key": key, "UpdateExpression": expression}
+        if condition:
+            attribute, operator, limit = condition
+            n, v = name(attribute), value(limit)
+            request["ConditionExpression"] = f"attribute_not_exists({n}) OR {n} {operator} {v}"
+        request["ExpressionAttributeNames"] = names
+        if values:
+            request["ExpressionAttributeValues"] = values
+        try:
+            self.table.update_item(**request)
+        except ClientError as error:
+            if condition and _is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def _newest_wins(self, key: dict, version_attribute: str, version: str, values: dict) -> bool:
+        """SET values unless the stored version is the same or newer; False if it was."""
+        return self._update(
+            key,
+            set_={**values, version_attribute: version},
+            condition=(version_attribute, "<", version),
+        )
+
+    def _put_once(self, item: dict) -> bool:
+        try:
+            self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    # -- raw archive and parked ------------------------------------------------------------
     def _raw_attributes(self, raw: RawWebhook) -> dict:
         item: dict[str, Any] = {
             "sha256": raw.sha256,
@@ -94,9 +229,9 @@ class Storage:
         """Store a raw body once (first write wins); False if it was already archived."""
         received = datetime.fromisoformat(raw.received_at)
         item = {
-            "PK": f"WEBHOOK#{raw.sha256}",
+            "PK": keys.webhook(raw.sha256),
             "SK": "ARCHIVE",
-            "GSI1PK": f"{ARCHIVE_PREFIX}{raw.received_at[:10]}",
+            "GSI1PK": f"{keys.ARCHIVE_PREFIX}{raw.received_at[:10]}",
             "GSI1SK": f"{raw.received_at}#{raw.sha256}",
             "expires_at": int((received + timedelta(days=retention_days)).timestamp()),
             **self._raw_attributes(raw),
@@ -106,57 +241,343 @@ class Storage:
     def park(self, raw: RawWebhook, reason: str) -> bool:
         """Keep a webhook that could not be handled, with why; never expires."""
         item = {
-            "PK": f"WEBHOOK#{raw.sha256}",
+            "PK": keys.webhook(raw.sha256),
             "SK": "PARKED",
-            "GSI1PK": PARKED_INDEX_KEY,
+            "GSI1PK": keys.PARKED_PARTITION,
             "GSI1SK": f"{raw.received_at}#{raw.sha256}",
             "reason": reason[:2000],
             **self._raw_attributes(raw),
         }
         return self._put_once(item)
 
-    def _put_once(self, item: dict) -> bool:
-        try:
-            self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
-        except ClientError as error:
-            if _is_condition_failure(error):
-                return False
-            raise
-        return True
+    def unpark(self, sha256: str) -> None:
+        """Forget a parked webhook once it has been handled (its archive copy stays)."""
+        self.table.delete_item(Key={"PK": keys.webhook(sha256), "SK": "PARKED"})
 
     def get_archived(self, sha256: str) -> dict | None:
-        item = self.table.get_item(Key={"PK": f"WEBHOOK#{sha256}", "SK": "ARCHIVE"}).get("Item")
+        item = self.table.get_item(Key={"PK": keys.webhook(sha256), "SK": "ARCHIVE"}).get("Item")
         return _plain(item) if item else None
 
+    def _query_all(self, limit: int, **request: Any) -> list[dict]:
+        items: list[dict] = []
+        while len(items) < limit:
+            response = self.table.query(Limit=limit - len(items), **request)
+            items += response["Items"]
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [_plain(i) for i in items]
+
     def _listing(self, partitions: list[str], limit: int) -> list[dict]:
-        keys: list[dict] = []
+        """Full items listed by a GSI1 partition (the index holds only a few attributes)."""
+        found: list[dict] = []
         for partition in partitions:
-            response = self.table.query(
-                IndexName=GSI1,
+            found += self._query_all(
+                limit - len(found),
+                IndexName=keys.GSI1,
                 KeyConditionExpression=Key("GSI1PK").eq(partition),
                 ScanIndexForward=False,
-                Limit=limit - len(keys),
             )
-            keys += [{"PK": i["PK"], "SK": i["SK"]} for i in response["Items"]]
-            if len(keys) >= limit:
+            if len(found) >= limit:
                 break
-        items = [self.table.get_item(Key=key).get("Item") for key in keys]
-        return [_plain(i) for i in items if i]
+        wanted = [{"PK": i["PK"], "SK": i["SK"]} for i in found]
+        items: dict[tuple[str, str], dict] = {}
+        for start in range(0, len(wanted), 100):  # BatchGetItem takes 100 keys
+            request = {self.table.name: {"Keys": wanted[start : start + 100]}}
+            while request:
+                response = self.table.meta.client.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self.table.name, []):
+                    items[(item["PK"], item["SK"])] = item
+                request = response.get("UnprocessedKeys") or {}
+        ordered = [items.get((k["PK"], k["SK"])) for k in wanted]
+        return [_plain(i) for i in ordered if i]
 
     def list_archive(self, limit: int = 50, days: int = 7) -> list[dict]:
         """The newest archived webhooks (received in the last `days` days), newest first."""
         today = datetime.now(UTC).date()
-        partitions = [f"{ARCHIVE_PREFIX}{today - timedelta(days=d)}" for d in range(days)]
+        partitions = [f"{keys.ARCHIVE_PREFIX}{today - timedelta(days=d)}" for d in range(days)]
         return [_archive_view(i) for i in self._listing(partitions, limit)]
 
     def list_parked(self, limit: int = 50) -> list[dict]:
         """Parked webhooks with their reason, newest first."""
         return [
             {**_archive_view(i), "reason": i.get("reason")}
-            for i in self._listing([PARKED_INDEX_KEY], limit)
+            for i in self._listing([keys.PARKED_PARTITION], limit)
         ]
 
+    # -- messages --------------------------------------------------------------------------
+    def _place_content(self, content: MessageContent) -> dict:
+        """Attributes that hold messageData: inline when small, else a CONTENT item or S3."""
+        slim, thumbnail_bytes = without_thumbnails(content.message_data)
+        slim_json = _compact_json(slim)
+        if not thumbnail_bytes and len(slim_json.encode()) <= INLINE_MESSAGE_DATA_LIMIT:
+            return {"message_data": slim_json}
+        full_json = _compact_json(content.message_data)
+        key = keys.message(content.id_instance, content.id_message)
+        item: dict[str, Any] = {"PK": key["PK"], "SK": keys.CONTENT_SK}
+        if len(full_json.encode()) <= CONTENT_ITEM_LIMIT:
+            item["message_data"] = full_json
+        else:
+            if self.payloads is None:
+                raise RuntimeError("message content over the item limit and no bucket to hold it")
+            item["message_data_s3_key"] = self.payloads.put_message_data(
+                content.id_instance, content.id_message, full_json.encode()
+            )
+        self.table.put_item(Item=item)  # same content on every delivery: idempotent
+        inline = slim_json if len(slim_json.encode()) <= INLINE_MESSAGE_DATA_LIMIT else None
+        return {"message_data": inline, "content_item": True, "thumbnail_bytes": thumbnail_bytes}
+
+    def put_message(self, content: MessageContent) -> None:
+        """A message's content, and its chat's last activity (newest message wins)."""
+        text = content.text
+        preview = text[:TEXT_PREVIEW_LIMIT] if text is not None else None
+        attributes = {
+            "id_instance": content.id_instance,
+            "id_message": content.id_message,
+            "chat_id": content.chat_id,
+            "timestamp": content.timestamp,
+            "type_webhook": content.type_webhook,
+            "direction": content.direction,
+            "type_message": content.type_message,
+            "sender": content.sender,
+            "sender_name": content.sender_name,
+            "chat_name": content.chat_name,
+            "text": preview,
+            "text_truncated": True if text is not None and len(text) > len(preview or "") else None,
+            "stanza_id": content.stanza_id,
+            "GSI2PK": keys.chat_timeline(content.id_instance, content.chat_id),
+            "GSI2SK": keys.timed(content.timestamp, content.id_message),
+            **self._place_content(content),
+        }
+        self._update(keys.message(content.id_instance, content.id_message), set_=attributes)
+        self._newest_wins(
+            keys.chat(content.id_instance, content.chat_id),
+            "last_version",
+            keys.timed(content.timestamp, content.id_message),
+            {
+                "id_instance": content.id_instance,
+                "chat_id": content.chat_id,
+                "chat_name": content.chat_name,
+                "last_activity_at": content.timestamp,
+                "last_id_message": content.id_message,
+                "last_direction": content.direction,
+                "last_type_message": content.type_message,
+                "last_sender_name": content.sender_name,
+                "last_text": preview[:200] if preview else preview,
+                "GSI2PK": keys.chats_by_activity(content.id_instance),
+                "GSI2SK": keys.timed(content.timestamp, content.chat_id),
+            },
+        )
+
+    def _message_event(
+        self, id_instance: int, id_message: str, attribute: str, event: str, chat_id: str | None
+    ) -> None:
+        self._update(
+            keys.message(id_instance, id_message),
+            set_if_absent={
+                "id_instance": id_instance,
+                "id_message": id_message,
+                "chat_id": chat_id,
+            },
+            add={attribute: {event}},
+        )
+
+    def put_message_status(
+        self,
+        id_instance: int,
+        id_message: str,
+        status: str,
+        timestamp: int,
+        chat_id: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        """A status of an outgoing message; kept even if the message is not stored yet."""
+        event = _event(timestamp, status, description or "")
+        self._message_event(id_instance, id_message, "status_events", event, chat_id)
+
+    def put_edit(
+        self,
+        id_instance: int,
+        id_message: str,
+        id_edit: str,
+        timestamp: int,
+        text: str | None,
+        chat_id: str,
+    ) -> None:
+        """An edit of message id_message (its new full text), in any order with the original."""
+        event = _event(timestamp, id_edit, text or "")
+        self._message_event(id_instance, id_message, "edit_events", event, chat_id)
+
+    def put_deletion(
+        self, id_instance: int, id_message: str, id_deletion: str, timestamp: int, chat_id: str
+    ) -> None:
+        event = _event(timestamp, id_deletion)
+        self._message_event(id_instance, id_message, "deletion_events", event, chat_id)
+
+    def put_reaction(
+        self,
+        id_instance: int,
+        id_message: str,
+        id_reaction: str,
+        sender: str,
+        emoji: str,
+        timestamp: int,
+        chat_id: str,
+    ) -> None:
+        """A sender's reaction to id_message; an empty emoji takes their reaction back."""
+        event = _event(timestamp, id_reaction, sender, emoji)
+        self._message_event(id_instance, id_message, "reaction_events", event, chat_id)
+
+    def put_poll_votes(
+        self,
+        id_instance: int,
+        id_poll: str,
+        id_update: str,
+        timestamp: int,
+        votes: list,
+        chat_id: str,
+    ) -> bool:
+        """The poll's full vote state as of this update; the newest update wins."""
+        key = keys.message(id_instance, id_poll)
+        return self._update(
+            key,
+            set_={
+                "poll_votes": _compact_json(votes),
+                "poll_version": keys.timed(timestamp, id_update),
+            },
+            set_if_absent={"id_instance": id_instance, "id_message": id_poll, "chat_id": chat_id},
+            condition=("poll_version", "<", keys.timed(timestamp, id_update)),
+        )
+
+    def get_message(self, id_instance: int, id_message: str) -> dict | None:
+        """One message with its content, statuses, edits, deletion and reactions."""
+        key = keys.message(id_instance, id_message)
+        items = self._query_all(1000, KeyConditionExpression=Key("PK").eq(key["PK"]))
+        by_sk = {i["SK"]: i for i in items}
+        if keys.MESSAGE_SK not in by_sk:
+            return None
+        view = message_view(by_sk[keys.MESSAGE_SK])
+        if content := by_sk.get(keys.CONTENT_SK):
+            if "message_data" in content:
+                view["message_data"] = json.loads(content["message_data"])
+            elif self.payloads is not None:
+                data = self.payloads.get(content["message_data_s3_key"])
+                view["message_data"] = json.loads(data)
+            else:
+                view["message_data_s3_key"] = content["message_data_s3_key"]
+        return view
+
+    def list_messages(self, id_instance: int, chat_id: str, limit: int = 100) -> list[dict]:
+        """A chat's newest `limit` messages, oldest first (incoming and outgoing)."""
+        items = self._query_all(
+            limit,
+            IndexName=keys.GSI2,
+            KeyConditionExpression=Key("GSI2PK").eq(keys.chat_timeline(id_instance, chat_id)),
+            ScanIndexForward=False,
+        )
+        return [message_view(i, brief=True) for i in reversed(items)]
+
+    def list_chats(self, id_instance: int, limit: int = 50) -> list[dict]:
+        """An instance's chats, most recently active first."""
+        items = self._query_all(
+            limit,
+            IndexName=keys.GSI2,
+            KeyConditionExpression=Key("GSI2PK").eq(keys.chats_by_activity(id_instance)),
+            ScanIndexForward=False,
+        )
+        return [chat_view(i) for i in items]
+
+    def get_chat(self, id_instance: int, chat_id: str) -> dict | None:
+        item = self.table.get_item(Key=keys.chat(id_instance, chat_id)).get("Item")
+        return chat_view(_plain(item)) if item else None
+
+    def put_chat_block(
+        self, id_instance: int, chat_id: str, chat_state: str, timestamp: int
+    ) -> bool:
+        """incomingBlock: the contact blocked the instance (newest notice wins)."""
+        return self._update(
+            keys.chat(id_instance, chat_id),
+            set_={
+                "chat_state": chat_state,
+                "chat_state_at": timestamp,
+                "chat_state_version": keys.timed(timestamp, chat_state),
+            },
+            set_if_absent={"id_instance": id_instance, "chat_id": chat_id},
+            condition=("chat_state_version", "<", keys.timed(timestamp, chat_state)),
+        )
+
+    def put_avatar(self, id_instance: int, chat_id: str, avatar: dict, timestamp: int) -> bool:
+        """A contact's avatar answer (deviceInfo with avatarInfo); newest wins."""
+        version = keys.timed(timestamp, _compact_json(avatar))
+        return self._update(
+            keys.chat(id_instance, chat_id),
+            set_={
+                "avatar": _dynamo_value(avatar),
+                "avatar_at": timestamp,
+                "avatar_version": version,
+            },
+            set_if_absent={"id_instance": id_instance, "chat_id": chat_id},
+            condition=("avatar_version", "<", version),
+        )
+
+    # -- calls -----------------------------------------------------------------------------
+    def put_call_status(
+        self,
+        id_instance: int,
+        id_call: str,
+        status: str,
+        timestamp: int,
+        details: dict,
+    ) -> None:
+        """One status of a call; the call is listed by its earliest status time."""
+        key = keys.call(id_instance, id_call)
+        event = _event(timestamp, status)
+        common = {"id_instance": id_instance, "id_call": id_call, **details}
+        started = self._update(
+            key,
+            set_={
+                "started_at": timestamp,
+                "GSI2PK": keys.calls(id_instance),
+                "GSI2SK": keys.timed(timestamp, id_call),
+            },
+            set_if_absent=common,
+            add={"call_events": {event}},
+            condition=("started_at", ">", timestamp),
+        )
+        if not started:  # an earlier status is stored: only add this one
+            self._update(key, set_if_absent=common, add={"call_events": {event}})
+
+    def put_call_duration(self, id_instance: int, id_call: str, duration: int) -> None:
+        """The longest duration reported wins (a later webhook of the call knows more)."""
+        self._update(
+            keys.call(id_instance, id_call),
+            set_={"duration": duration},
+            condition=("duration", "<", duration),
+        )
+
+    def list_calls(self, id_instance: int, limit: int = 50) -> list[dict]:
+        """An instance's calls, newest first, each with its status sequence."""
+        items = self._query_all(
+            limit,
+            IndexName=keys.GSI2,
+            KeyConditionExpression=Key("GSI2PK").eq(keys.calls(id_instance)),
+            ScanIndexForward=False,
+        )
+        return [call_view(i) for i in items]
+
     # -- instance --------------------------------------------------------------------------
+    def _instance_update(self, id_instance: int, aspect: str, version: str, values: dict) -> bool:
+        return self._update(
+            keys.instance(id_instance),
+            set_={**values, f"{aspect}_version": version},
+            set_if_absent={
+                "id_instance": id_instance,
+                "GSI2PK": keys.INSTANCES_PARTITION,
+                "GSI2SK": str(id_instance),
+            },
+            condition=(f"{aspect}_version", "<", version),
+        )
+
     def put_instance_state(
         self, id_instance: int, state: str, timestamp: int, wid: str | None = None
     ) -> bool:
@@ -165,32 +586,65 @@ class Storage:
         The version is `<timestamp>#<state>`, so two states of the same second settle on the
         same one in any arrival order.
         """
-        version = f"{timestamp:012d}#{state}"
-        try:
-            self.table.update_item(
-                Key={"PK": f"INSTANCE#{id_instance}", "SK": "STATE"},
-                UpdateExpression=(
-                    "SET state_instance = :state, state_timestamp = :ts, state_version = :v, "
-                    "id_instance = :id" + (", wid = :wid" if wid else "")
-                ),
-                ConditionExpression="attribute_not_exists(state_version) OR state_version < :v",
-                ExpressionAttributeValues={
-                    ":state": state,
-                    ":ts": timestamp,
-                    ":v": version,
-                    ":id": id_instance,
-                    **({":wid": wid} if wid else {}),
-                },
-            )
-        except ClientError as error:
-            if _is_condition_failure(error):
-                return False
-            raise
-        return True
+        return self._instance_update(
+            id_instance,
+            "state",
+            keys.timed(timestamp, state),
+            {"state_instance": state, "state_timestamp": timestamp, "wid": wid or None},
+        )
+
+    def put_instance_status(self, id_instance: int, status: str, timestamp: int) -> bool:
+        """statusInstanceChanged (online/offline); the newest wins."""
+        return self._instance_update(
+            id_instance,
+            "status",
+            keys.timed(timestamp, status),
+            {"status_instance": status, "status_timestamp": timestamp},
+        )
+
+    def put_device(self, id_instance: int, device: dict, timestamp: int) -> bool:
+        """deviceInfo (phone model, battery); the newest wins."""
+        return self._instance_update(
+            id_instance,
+            "device",
+            keys.timed(timestamp, _compact_json(device)),
+            {"device": _dynamo_value(device), "device_timestamp": timestamp},
+        )
+
+    def put_quota(self, id_instance: int, quota: dict, timestamp: int | None) -> bool:
+        """quotaExceeded; the newest wins (a notice without a timestamp ranks oldest)."""
+        return self._instance_update(
+            id_instance,
+            "quota",
+            keys.timed(timestamp, _compact_json(quota)),
+            {"quota": _dynamo_value(quota), "quota_timestamp": timestamp},
+        )
+
+    def touch_instance(self, id_instance: int, timestamp: int) -> bool:
+        """The time of the newest webhook seen from the instance."""
+        return self._update(
+            keys.instance(id_instance),
+            set_={"last_webhook_at": timestamp},
+            set_if_absent={
+                "id_instance": id_instance,
+                "GSI2PK": keys.INSTANCES_PARTITION,
+                "GSI2SK": str(id_instance),
+            },
+            condition=("last_webhook_at", "<", timestamp),
+        )
 
     def get_instance(self, id_instance: int) -> dict | None:
-        item = self.table.get_item(Key={"PK": f"INSTANCE#{id_instance}", "SK": "STATE"}).get("Item")
-        return _plain(item) if item else None
+        item = self.table.get_item(Key=keys.instance(id_instance)).get("Item")
+        return instance_view(_plain(item)) if item else None
+
+    def list_instances(self) -> list[int]:
+        """The instances that have sent webhooks, by idInstance."""
+        items = self._query_all(
+            1000,
+            IndexName=keys.GSI2,
+            KeyConditionExpression=Key("GSI2PK").eq(keys.INSTANCES_PARTITION),
+        )
+        return sorted(int(i["id_instance"]) for i in items)
 
 
 def _archive_view(item: dict) -> dict:
@@ -222,6 +676,16 @@ class Payloads:
 
     def get(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    MESSAGES_PREFIX = "messages/"  # message content too large for an item; never expires
+
+    def put_message_data(self, id_instance: int, id_message: str, data: bytes) -> str:
+        """Keep a message's full content (thumbnails and all); returns its key."""
+        key = f"{self.MESSAGES_PREFIX}{id_instance}/{id_message}.json"
+        self.client.put_object(
+            Bucket=self.bucket, Key=key, Body=data, ContentType="application/json"
+        )
+        return key
 
     def keep(self, key: str) -> str:
         """Copy a payload out of the expiring prefix (for parked webhooks); returns the new key."""
