@@ -9,9 +9,10 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from moto import mock_aws
 
-from greenhook.storage import Storage
+from greenhook.storage import Payloads, Storage
 from greenhook_dev.lambda_runtime import LocalFunction, cold_start
 from greenhook_dev.poller import QueuePoller
 from greenhook_dev.template_resources import LocalStack, create_stack
@@ -139,4 +140,51 @@ def pipeline(monkeypatch) -> Pipeline:
             ingest_function=LocalFunction.from_template(stack, "IngestFunction"),
             process_function=LocalFunction.from_template(stack, "ProcessFunction"),
         )
+        cold_start()
+
+
+@dataclass
+class Processing:
+    """The process function's record handler on its own, against a moto table: a webhook
+    goes straight to `handle_record` as one SQS record (no ingest, no queue)."""
+
+    stack: LocalStack
+    storage: Storage
+    payloads: Payloads
+    delivered: int = 0
+
+    def deliver(self, document: dict | bytes) -> str:
+        """Handle one webhook as the process function would; returns stored/parked."""
+        from greenhook.process import handle_record
+
+        body = document if isinstance(document, bytes) else json.dumps(document).encode()
+        self.delivered += 1
+        record = SQSRecord(
+            {
+                "messageId": f"m-{self.delivered}",
+                "body": body.decode(),
+                "attributes": {"SentTimestamp": "0", "MessageGroupId": "g"},
+                "messageAttributes": {
+                    "received_at": {
+                        "stringValue": "2026-11-27T10:00:00.000+00:00",
+                        "dataType": "String",
+                    }
+                },
+            }
+        )
+        return handle_record(record, self.storage, self.payloads)
+
+
+@pytest.fixture(scope="module")
+def processing() -> Processing:
+    """One moto stack per test module (examples keep apart by using their own instance)."""
+    with mock_aws(), pytest.MonkeyPatch.context() as patch:
+        session = boto3.session.Session(region_name="eu-central-1")
+        stack = create_stack(session, parameters={"AllowedCidrs": ALLOWED_CIDRS})
+        for key, value in stack.function_environment("ProcessFunction").items():
+            patch.setenv(key, value)
+        cold_start()
+        payloads = Payloads(stack.refs["PayloadBucket"], session.client("s3"))
+        storage = Storage(stack.refs["WebhookTable"], session.resource("dynamodb"), payloads)
+        yield Processing(stack, storage, payloads)
         cold_start()
