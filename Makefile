@@ -41,8 +41,8 @@ e2e: install
 test: lint validate install
 	$(BIN)/pytest -q
 
-bench: install
-	$(BIN)/python -m greenhook_dev.bench
+bench: install  # ARGS="--only d,e" for some of the figures
+	$(BIN)/python -m greenhook_dev.bench $(ARGS)
 
 # GREEN-API registration by hand: the local stack by default, ARGS="--stack NAME" for AWS.
 register settings rotate-token unregister: install

@@ -4,10 +4,14 @@
     `sqs.send_message` with the same kind of body, group and deduplication id;
 (b) cold start, each in a fresh interpreter: importing the ingest app and its first call,
     next to `import boto3` + `boto3.client("sqs")`;
-(c) webhooks per second from the HTTP front to stored, through the whole local stack.
+(c) webhooks per second from the HTTP front to stored, through the whole local stack;
+(d) DynamoDB write requests and write units per webhook, per type, through the process path
+    (`handle_record`), next to one `put_item` of the same body;
+(e) process time per record (`handle_record`, warm), next to `json.loads` + one `put_item`.
 
-moto runs in this process and slows down as queues deepen, so queues are kept short and
-these figures compare code paths on this machine; they are not AWS latencies.
+`--only d,e` runs some of them. moto runs in this process and slows down as queues deepen,
+so queues are kept short and these figures compare code paths on this machine; they are not
+AWS latencies. (d)'s units are DynamoDB's pricing rules applied to moto's items.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -24,26 +29,36 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import boto3
+import moto
 import requests
 
 from greenhook_dev.http_front import build_event
 from greenhook_dev.lambda_runtime import LocalFunction
 from greenhook_dev.local_stack import INGEST, RunningStack, start_local_stack
+from greenhook_dev.poller import sqs_record
 from greenhook_dev.template_resources import REPO_ROOT
 
-SAMPLE = REPO_ROOT / "events" / "stateInstanceChanged.json"
-MESSAGE_SAMPLE = REPO_ROOT / "events" / "incomingMessageReceived.json"
+EVENTS = REPO_ROOT / "events"
+SAMPLE = EVENTS / "stateInstanceChanged.json"
+MESSAGE_SAMPLE = EVENTS / "incomingMessageReceived.json"
 
 
 class Bodies:
     """Distinct webhook bodies (so SQS deduplication never turns a send into a no-op)."""
 
-    def __init__(self, sample: Path) -> None:
+    def __init__(
+        self, sample: Path, first_timestamp: int = 1_700_000_000, id_prefix: str = "BENCH"
+    ) -> None:
         self.document = json.loads(sample.read_text())
+        self.first_timestamp = first_timestamp
+        self.id_prefix = id_prefix  # one per figure: the same idMessage is the same message
         self.counter = 0
         self.lock = threading.Lock()
 
@@ -52,9 +67,9 @@ class Bodies:
             self.counter += 1
             n = self.counter
         document = dict(self.document)
-        document["timestamp"] = 1_700_000_000 + n
+        document["timestamp"] = self.first_timestamp + n
         if "idMessage" in document:
-            document["idMessage"] = f"BENCH{n:011X}"
+            document["idMessage"] = f"{self.id_prefix}{n:011X}"
         return json.dumps(document, ensure_ascii=False).encode()
 
     def group_id(self) -> str:
@@ -272,44 +287,535 @@ def bench_throughput(running: RunningStack, count: int, threads: int) -> dict[st
     }
 
 
+# -- process records (d, e) --------------------------------------------------------------
+def queued_record(body: bytes, n: int, running: RunningStack) -> Any:
+    """An SQS record as the poller hands it to the process function, queued as ingest does."""
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from greenhook import queue
+
+    text, encoding = queue.message_text(body)
+    now = datetime.now(UTC)
+    attributes = {
+        "received_at": {
+            "DataType": "String",
+            "StringValue": now.isoformat(timespec="milliseconds"),
+        },
+        "source_ip": {"DataType": "String", "StringValue": "51.250.84.44"},
+    }
+    if encoding:
+        attributes["body_encoding"] = {"DataType": "String", "StringValue": encoding}
+    message = {
+        "MessageId": f"bench-{n:08d}",
+        "ReceiptHandle": f"bench-{n:08d}",
+        "Body": text,
+        "MD5OfBody": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
+        "Attributes": {
+            "SentTimestamp": str(int(now.timestamp() * 1000)),
+            "ApproximateReceiveCount": "1",
+            "MessageDeduplicationId": queue.sha256_hex(body),
+            "MessageGroupId": "bench",
+        },
+        "MessageAttributes": attributes,
+    }
+    return SQSRecord(
+        sqs_record(
+            message,
+            queue_arn=running.stack.attributes["WebhookQueue"]["Arn"],
+            region=running.info["region"],
+        )
+    )
+
+
+def _as_new_webhook(document: dict, timestamp: int, n: int) -> bytes:
+    """The sample as a later webhook of its own (the archive's first-write-wins keeps any
+    repeat of a body from writing).
+
+    A status's idMessage names the message it reports on, so that one is kept.
+    """
+    document = {**document, "timestamp": timestamp}
+    if "idMessage" in document and document.get("typeWebhook") != "outgoingMessageStatus":
+        document["idMessage"] = f"BENCHD{n:010X}"
+    return json.dumps(document, ensure_ascii=False).encode()
+
+
+# -- (d) write units per webhook ---------------------------------------------------------
+# Measured next to one sample of each typeWebhook (events/webhooks/): events/messages/<name>.json
+WRITE_MESSAGE_SAMPLES = (
+    "incoming-textMessage",
+    "incoming-imageMessage",
+    "incoming-reactionMessage",
+    "incoming-editedMessage",
+    "incoming-deletedMessage",
+    "incoming-pollUpdateMessage",
+)
+# The image sample's jpegThumbnail is a 16x16 stub; WhatsApp's run to a few KB of base64.
+REALISTIC_THUMBNAIL_CHARS = 4096
+WRITE_OPERATIONS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"}
+
+
+def attribute_size(value: Any) -> int:
+    """Bytes DynamoDB counts for one attribute value (the developer guide's item-size rules)."""
+    if value is None or isinstance(value, bool):
+        return 1
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, int | float | Decimal):
+        digits = Decimal(str(value)).normalize().as_tuple().digits
+        return (len(digits) + 1) // 2 + 1  # 1 byte per two significant digits, plus 1
+    if isinstance(value, bytes | bytearray):
+        return len(value)
+    if hasattr(value, "value") and isinstance(value.value, bytes):  # boto3 Binary
+        return len(value.value)
+    if isinstance(value, set | frozenset):
+        return sum(attribute_size(v) for v in value)
+    if isinstance(value, list):
+        return 3 + sum(1 + attribute_size(v) for v in value)
+    if isinstance(value, dict):
+        return 3 + sum(1 + len(k.encode()) + attribute_size(v) for k, v in value.items())
+    raise TypeError(f"no DynamoDB size for {type(value).__name__}")
+
+
+def item_size(item: dict | None) -> int:
+    """Bytes DynamoDB counts for an item: attribute names plus values."""
+    return sum(len(k.encode()) + attribute_size(v) for k, v in (item or {}).items())
+
+
+def _kilobytes(size: int) -> int:
+    """Write units of an item of `size` bytes: 1 per KB started, at least 1."""
+    return max(1, math.ceil(size / 1024))
+
+
+@dataclass(frozen=True)
+class Index:
+    """What a global secondary index holds of an item."""
+
+    key_names: tuple[str, ...]
+    projected: tuple[str, ...] | None  # None: ALL
+
+    def entry(self, item: dict | None, table_keys: tuple[str, ...]) -> dict | None:
+        """The item's index entry, or None when it lacks the index's keys."""
+        if item is None or any(name not in item for name in self.key_names):
+            return None
+        names = item if self.projected is None else (*table_keys, *self.key_names, *self.projected)
+        return {name: item[name] for name in names if name in item}
+
+
+@dataclass
+class WriteCost:
+    """One write request and what it consumed (one element per item it wrote)."""
+
+    operation: str
+    condition_failed: bool = False
+    table_units: int = 0
+    index_units: dict[str, int] = field(default_factory=dict)
+    reported: dict | list | None = None  # moto's ConsumedCapacity, as it answered
+
+
+def write_units(
+    before: dict | None, after: dict | None, indexes: dict[str, Index], table_keys: tuple[str, ...]
+) -> tuple[int, dict[str, int]]:
+    """Write units of one successful item write: the larger of the item before and after, and
+    per index 1 write of the entry put or changed, 2 when its keys changed, 0 if unchanged."""
+    table = max(_kilobytes(item_size(before)), _kilobytes(item_size(after)))
+    units: dict[str, int] = {}
+    for name, index in indexes.items():
+        old, new = index.entry(before, table_keys), index.entry(after, table_keys)
+        if old == new:
+            continue
+        same_keys = (
+            old is not None and new is not None and all(old[k] == new[k] for k in index.key_names)
+        )
+        if same_keys:
+            units[name] = max(_kilobytes(item_size(old)), _kilobytes(item_size(new)))
+        else:
+            units[name] = sum(_kilobytes(item_size(e)) for e in (old, new) if e is not None)
+    return table, units
+
+
+class WriteMeter:
+    """Counts one DynamoDB client's write requests and computes what each costs.
+
+    botocore event hooks on the client: before each write the item(s) it touches are read
+    (consistently, through another client, so the reads are neither counted nor hooked) and
+    ReturnConsumedCapacity=INDEXES is added; after it they are read again and compared.
+    The parameter goes in at before-parameter-build: boto3 answers provide-client-params with
+    its own copy of the parameters, so a change there is lost.
+    """
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self.table_name = table_name
+        self.reader = boto3.resource("dynamodb").Table(table_name)
+        description = self.reader.meta.client.describe_table(TableName=table_name)["Table"]
+        self.table_keys = tuple(k["AttributeName"] for k in description["KeySchema"])
+        self.indexes = {
+            gsi["IndexName"]: Index(
+                key_names=tuple(k["AttributeName"] for k in gsi["KeySchema"]),
+                projected={"ALL": None, "KEYS_ONLY": ()}.get(
+                    gsi["Projection"]["ProjectionType"],
+                    tuple(gsi["Projection"].get("NonKeyAttributes", ())),
+                ),
+            )
+            for gsi in description.get("GlobalSecondaryIndexes", [])
+        }
+        self.writes: list[WriteCost] = []
+        client.meta.events.register("provide-client-params.dynamodb", self._before)
+        client.meta.events.register("before-parameter-build.dynamodb", self._ask_capacity)
+        client.meta.events.register("after-call.dynamodb", self._after)
+
+    def _keys(self, operation: str, params: dict) -> list[dict]:
+        if operation == "PutItem":
+            return [{k: params["Item"][k] for k in self.table_keys}]
+        if operation in ("UpdateItem", "DeleteItem"):
+            return [params["Key"]]
+        requests_ = params["RequestItems"].get(self.table_name, [])  # BatchWriteItem
+        return [
+            {k: r["PutRequest"]["Item"][k] for k in self.table_keys}
+            if "PutRequest" in r
+            else r["DeleteRequest"]["Key"]
+            for r in requests_
+        ]
+
+    def _read(self, key: dict) -> dict | None:
+        return self.reader.get_item(Key=key, ConsistentRead=True).get("Item")
+
+    def _before(self, params: dict, model: Any, context: dict, **_: Any) -> None:
+        if model.name in WRITE_OPERATIONS:
+            keys = self._keys(model.name, params)
+            context["bench_before"] = [(key, self._read(key)) for key in keys]
+
+    def _ask_capacity(self, params: dict, model: Any, **_: Any) -> None:
+        if model.name in WRITE_OPERATIONS:
+            params["ReturnConsumedCapacity"] = "INDEXES"
+
+    def _after(self, parsed: dict, model: Any, context: dict, **_: Any) -> None:
+        if model.name not in WRITE_OPERATIONS:
+            return
+        cost = WriteCost(model.name, reported=parsed.get("ConsumedCapacity"))
+        for key, before in context.pop("bench_before"):
+            if "Error" in parsed:
+                # A failed condition still costs the size of the item it was checked
+                # against (at least 1), and writes no index.
+                code = parsed["Error"].get("Code")
+                cost.condition_failed = code == "ConditionalCheckFailedException"
+                cost.table_units += _kilobytes(item_size(before))
+                continue
+            table, indexes = write_units(before, self._read(key), self.indexes, self.table_keys)
+            cost.table_units += table
+            for name, units in indexes.items():
+                cost.index_units[name] = cost.index_units.get(name, 0) + units
+        self.writes.append(cost)
+
+    def take(self) -> list[WriteCost]:
+        """The writes counted since the last take."""
+        taken, self.writes = self.writes, []
+        return taken
+
+
+def moto_capacity(table: Any) -> tuple[bool, str]:
+    """Whether moto's ConsumedCapacity is right for writes, and what it answered.
+
+    Probed on one item of about 3 KB with a GSI2 entry: DynamoDB would say 3 units for
+    the table and 1 for GSI2, for the PutItem and for an UpdateItem of it.
+    """
+    key = {"PK": "BENCH#capacity-probe", "SK": "PROBE"}
+    item = {**key, "GSI2PK": "BENCH#capacity-probe", "GSI2SK": "0", "padding": "x" * 3000}
+    put = table.put_item(Item=item, ReturnConsumedCapacity="INDEXES").get("ConsumedCapacity")
+    update = table.update_item(
+        Key=key,
+        UpdateExpression="SET padding = :p, #text = :t",  # text is projected into GSI2
+        ExpressionAttributeNames={"#text": "text"},
+        ExpressionAttributeValues={":p": "y" * 3000, ":t": "probe"},
+        ReturnConsumedCapacity="INDEXES",
+    ).get("ConsumedCapacity")
+    table.delete_item(Key=key)
+    size = _kilobytes(item_size(item))
+
+    def right(capacity: dict | None) -> bool:
+        return (
+            capacity is not None
+            and capacity.get("Table", {}).get("CapacityUnits") == size
+            and capacity.get("GlobalSecondaryIndexes", {}).get("GSI2", {}).get("CapacityUnits") == 1
+        )
+
+    def said(capacity: dict | None) -> str:
+        if capacity is None:
+            return "no ConsumedCapacity"
+        indexes = capacity.get("GlobalSecondaryIndexes") or "no GSI figure"
+        return f"{capacity.get('CapacityUnits')} units, {indexes}"
+
+    return right(put) and right(update), (
+        f"moto {moto.__version__}, for a {item_size(item) / 1024:.1f} KB item with a GSI2 entry "
+        f"(DynamoDB: {size} + 1 units):\n      PutItem {said(put)}; UpdateItem {said(update)}"
+    )
+
+
+def _reported(cost: WriteCost) -> list[dict]:
+    return cost.reported if isinstance(cost.reported, list) else [cost.reported or {}]
+
+
+def _reported_units(cost: WriteCost) -> tuple[float, dict[str, float]]:
+    table, indexes = 0.0, {}
+    for capacity in _reported(cost):
+        table += capacity.get("Table", {}).get("CapacityUnits", 0)
+        for name, units in capacity.get("GlobalSecondaryIndexes", {}).items():
+            indexes[name] = indexes.get(name, 0) + units["CapacityUnits"]
+    return table, indexes
+
+
+def reported_total(writes: list[WriteCost]) -> float:
+    """The units moto reported for these writes, all told."""
+    return sum(c.get("CapacityUnits", 0) for cost in writes for c in _reported(cost))
+
+
+@dataclass
+class WriteRow:
+    """One measured webhook of (d)."""
+
+    label: str
+    outcome: str
+    writes: list[WriteCost]
+    put_units: float  # one put_item of the same body, as an item of its own
+
+
+def _write_cases() -> list[tuple[str, bytes]]:
+    """(label, body) for each measured webhook: the samples as new webhooks, in time order."""
+    samples = sorted(EVENTS.glob("webhooks/*.json"))
+    samples += [EVENTS / "messages" / f"{name}.json" for name in WRITE_MESSAGE_SAMPLES]
+    documents = [(sample.stem, json.loads(sample.read_text())) for sample in samples]
+    for stem, document in list(documents):
+        if document["typeWebhook"] == "outgoingMessageStatus":
+            unknown = {**document, "idMessage": "BENCH-NOT-STORED"}
+            documents.append((f"{stem}, message not stored", unknown))
+        if stem == "incoming-imageMessage":
+            image = json.loads(json.dumps(document))
+            thumbnail = "A" * REALISTIC_THUMBNAIL_CHARS
+            image["messageData"]["fileMessageData"]["jpegThumbnail"] = thumbnail
+            documents.append((f"{stem}, {REALISTIC_THUMBNAIL_CHARS // 1024} KB thumbnail", image))
+    # Newer than anything stored, one second apart: in-order delivery, newest wins.
+    return [
+        (label, _as_new_webhook(document, 1_800_000_000 + n, n))
+        for n, (label, document) in enumerate(documents, start=1)
+    ]
+
+
+def bench_write_units(running: RunningStack) -> dict[str, Any]:
+    """Each case once through handle_record, metered, after an unmetered pass over every
+    sample; then the text message's body again (a duplicate delivery)."""
+    from greenhook.process import handle_record
+    from greenhook.storage import Payloads, Storage
+
+    table_name = running.info["table_name"]
+    payloads = Payloads(running.info["bucket_name"])
+    resource = boto3.resource("dynamodb")
+    metered = Storage(table_name, resource=resource, payloads=payloads)
+    meter = WriteMeter(resource.meta.client, table_name)
+    trusted, probe = moto_capacity(boto3.resource("dynamodb").Table(table_name))
+    counter = iter(range(1, 1_000_000))
+
+    def process(body: bytes, storage: Storage) -> str:
+        return handle_record(queued_record(body, next(counter), running), storage, payloads)
+
+    def put_units(body: bytes) -> float:
+        key = {"PK": f"BENCH#{hashlib.sha256(body).hexdigest()}", "SK": "BASELINE"}
+        metered.table.put_item(Item={**key, "body": body.decode()})
+        table, indexes = _units(meter.take(), trusted)
+        return table + sum(indexes.values())
+
+    rows: list[WriteRow] = []
+    with stdout_silenced():
+        # The table first holds every sample once: the instance item with its aspects, the
+        # chats, and the messages that edits, reactions and statuses refer to.
+        plain = Storage(table_name, payloads=payloads)
+        for sample in sorted(EVENTS.glob("webhooks/*.json")) + sorted(
+            EVENTS.glob("messages/*.json")
+        ):
+            process(sample.read_bytes(), plain)
+        meter.take()
+        for label, body in _write_cases():
+            outcome = process(body, metered)
+            writes = meter.take()
+            rows.append(WriteRow(label, outcome, writes, put_units(body)))
+            if label == "incomingMessageReceived":
+                outcome = process(body, metered)
+                rows.append(
+                    WriteRow(f"{label}, same body again", outcome, meter.take(), rows[-1].put_units)
+                )
+    return {"rows": rows, "trusted": trusted, "probe": probe, "indexes": sorted(meter.indexes)}
+
+
+def _units(writes: list[WriteCost], trusted: bool) -> tuple[float, dict[str, float]]:
+    """Table units and units per index of some writes: moto's if it is right, else computed."""
+    table, indexes = 0.0, {}
+    for cost in writes:
+        t, i = _reported_units(cost) if trusted else (cost.table_units, cost.index_units)
+        table += t
+        for name, units in i.items():
+            indexes[name] = indexes.get(name, 0) + units
+    return table, indexes
+
+
+def print_write_units(result: dict[str, Any]) -> None:
+    """(d) as a table, one row per webhook."""
+    rows: list[WriteRow] = result["rows"]
+    names: list[str] = result["indexes"]
+    print("\n(d) DynamoDB writes per webhook through handle_record, each a new webhook (new")
+    print("    timestamp and idMessage) on a table that already holds every sample once")
+    if result["trusted"]:
+        print("    write units: moto's ConsumedCapacity (ReturnConsumedCapacity=INDEXES)")
+    else:
+        print("    write units: computed from the items before and after each write (moto's")
+        print("    ConsumedCapacity is not usable here)")
+    print(f"      {result['probe']}")
+    header = f"    {'webhook':44} {'outcome':7} {'writes':>6} {'cond.':>5} {'table':>5}"
+    header += "".join(f" {name:>5}" for name in names)
+    header += f" {'total':>5} {'x put':>6} {'moto':>5}"
+    print(header)
+    for row in rows:
+        table, indexes = _units(row.writes, result["trusted"])
+        total = table + sum(indexes.values())
+        failed = sum(cost.condition_failed for cost in row.writes)
+        line = f"    {row.label:44} {row.outcome:7} {len(row.writes):6d} {failed:5d} {table:5g}"
+        line += "".join(f" {indexes.get(name, 0):5g}" for name in names)
+        line += f" {total:5g} {total / row.put_units:6.2f} {reported_total(row.writes):5g}"
+        print(line)
+    print("    cond. = conditional writes whose condition failed: each still costs the stored")
+    print("    item's size (at least 1 unit). x put = total / one put_item of the same body")
+    print("    (the body as an item of its own, no index). moto = what moto reported.")
+
+
+# -- (e) process time per record ---------------------------------------------------------
+# label -> events/webhooks/<name>.json. Bodies gives each body a new idMessage, so each
+# status is of a message not stored (it makes a stub message item).
+PROCESS_SAMPLES = {
+    "incomingMessageReceived (text)": "incomingMessageReceived",
+    "outgoingMessageStatus (message not stored)": "outgoingMessageStatus",
+}
+
+
+def bench_process(running: RunningStack, records: int, warmup: int = 5) -> dict[str, dict]:
+    """handle_record, warm, against json.loads + one put_item of the same body, interleaved."""
+    from greenhook.process import handle_record
+    from greenhook.storage import Payloads, Storage
+
+    table_name = running.info["table_name"]
+    payloads = Payloads(running.info["bucket_name"])
+    storage = Storage(table_name, payloads=payloads)
+    table = boto3.resource("dynamodb").Table(table_name)
+
+    def baseline(record: Any, n: int) -> None:
+        document = json.loads(record.body)
+        table.put_item(
+            Item={
+                "PK": f"BENCH#{n}",
+                "SK": "BASELINE",
+                "type_webhook": document["typeWebhook"],
+                "body": record.body,
+            }
+        )
+
+    results: dict[str, dict] = {}
+    n = 0
+    for index, (label, name) in enumerate(PROCESS_SAMPLES.items()):
+        # Newer than anything stored, as in-order delivery would be; messages of their own.
+        sample = EVENTS / "webhooks" / f"{name}.json"
+        bodies = Bodies(sample, first_timestamp=1_900_000_000, id_prefix=f"BENCHE{index}")
+        timings: dict[str, list[float]] = {"process": [], "baseline": []}
+        outcomes: set[str] = set()
+        with stdout_silenced():
+            for i in range(warmup + records):
+                n += 1
+                record = queued_record(bodies.next(), n, running)
+                started = time.perf_counter()
+                outcomes.add(handle_record(record, storage, payloads))
+                processed = time.perf_counter() - started
+                started = time.perf_counter()
+                baseline(record, n)
+                bare = time.perf_counter() - started
+                if i >= warmup:
+                    timings["process"].append(processed)
+                    timings["baseline"].append(bare)
+        results[label] = {
+            **{name: statistics.median(values) for name, values in timings.items()},
+            "outcomes": sorted(outcomes),
+        }
+    return results
+
+
+def print_process(result: dict[str, dict], records: int) -> None:
+    """(e) with its ratios."""
+    print(f"\n(e) process time per record (handle_record, warm), median of {records} records")
+    for label, figures in result.items():
+        print(f"    {label}, outcome {'/'.join(figures['outcomes'])}")
+        print(f"      handle_record           {_ms(figures['process'])}")
+        print(f"      json.loads + put_item   {_ms(figures['baseline'])}")
+        print(f"      ratio                   {figures['process'] / figures['baseline']:8.2f} x")
+
+
+SECTIONS = "abcde"
+
+
+def _sections(text: str) -> str:
+    """`--only d,e` as "de"."""
+    chosen = "".join(sorted(set(text.replace(",", "").replace(" ", ""))))
+    if not chosen or not set(chosen) <= set(SECTIONS):
+        raise argparse.ArgumentTypeError(f"choose among {','.join(SECTIONS)}, e.g. d,e")
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m greenhook_dev.bench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m greenhook_dev.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--only", type=_sections, default=SECTIONS, help="e.g. d,e (default: all)")
     parser.add_argument("--calls", type=int, default=200, help="(a) timed calls per handler")
     parser.add_argument("--warmup", type=int, default=20, help="(a) untimed calls first")
     parser.add_argument("--repeats", type=int, default=5, help="(b) fresh interpreters each")
     parser.add_argument("--webhooks", type=int, default=200, help="(c) webhooks sent")
     parser.add_argument("--threads", type=int, default=4, help="(c) concurrent senders")
+    parser.add_argument("--records", type=int, default=100, help="(e) timed records per type")
     args = parser.parse_args(argv)
 
     running = start_local_stack(port=0, state_dir=None, start_poller=False)
     try:
         print(f"greenhook bench  (python {sys.version.split()[0]}, {os.cpu_count()} cpus, moto)")
-        warm = bench_handler(running, args.calls, args.warmup)
-        print(f"\n(a) warm handler time per webhook, median of {args.calls} calls")
-        print(f"    ingest handler          {_ms(warm['ingest'])}")
-        print(f"    bare sqs.send_message   {_ms(warm['baseline'])}")
-        print(f"    ratio                   {warm['ingest'] / warm['baseline']:8.2f} x")
+        if "a" in args.only:
+            warm = bench_handler(running, args.calls, args.warmup)
+            print(f"\n(a) warm handler time per webhook, median of {args.calls} calls")
+            print(f"    ingest handler          {_ms(warm['ingest'])}")
+            print(f"    bare sqs.send_message   {_ms(warm['baseline'])}")
+            print(f"    ratio                   {warm['ingest'] / warm['baseline']:8.2f} x")
 
-        cold = bench_cold_start(running, args.repeats)
-        ingest_total = cold["import"] + cold["first_call"]
-        print(f"\n(b) cold start in a fresh interpreter, median of {args.repeats}")
-        print(f"    import ingest app       {_ms(cold['import'])}")
-        print(f"    its first call          {_ms(cold['first_call'])}")
-        print(f"    import + first call     {_ms(ingest_total)}")
-        print(f"    import boto3 + client   {_ms(cold['import_client'])}")
-        print(f"    (then first send_message{_ms(cold['first_send'])})")
-        print(f"    ratio                   {ingest_total / cold['import_client']:8.2f} x")
+        if "b" in args.only:
+            cold = bench_cold_start(running, args.repeats)
+            ingest_total = cold["import"] + cold["first_call"]
+            print(f"\n(b) cold start in a fresh interpreter, median of {args.repeats}")
+            print(f"    import ingest app       {_ms(cold['import'])}")
+            print(f"    its first call          {_ms(cold['first_call'])}")
+            print(f"    import + first call     {_ms(ingest_total)}")
+            print(f"    import boto3 + client   {_ms(cold['import_client'])}")
+            print(f"    (then first send_message{_ms(cold['first_send'])})")
+            print(f"    ratio                   {ingest_total / cold['import_client']:8.2f} x")
 
-        flow = bench_throughput(running, args.webhooks, args.threads)
-        print(
-            f"\n(c) HTTP front -> stored: {flow['sent']} webhooks ({flow['sample']}), "
-            f"{args.threads} senders"
-        )
-        print(f"    answered 2xx            {flow['ok']:8d}")
-        print(f"    archived                {flow['stored']:8d}")
-        print(f"    all answered after      {flow['accepted_seconds']:8.2f} s")
-        print(f"    all stored after        {flow['stored_seconds']:8.2f} s")
-        print(f"    webhooks/s to stored    {flow['sent'] / flow['stored_seconds']:8.1f}")
+        if "c" in args.only:
+            flow = bench_throughput(running, args.webhooks, args.threads)
+            print(
+                f"\n(c) HTTP front -> stored: {flow['sent']} webhooks ({flow['sample']}), "
+                f"{args.threads} senders"
+            )
+            print(f"    answered 2xx            {flow['ok']:8d}")
+            print(f"    archived                {flow['stored']:8d}")
+            print(f"    all answered after      {flow['accepted_seconds']:8.2f} s")
+            print(f"    all stored after        {flow['stored_seconds']:8.2f} s")
+            print(f"    webhooks/s to stored    {flow['sent'] / flow['stored_seconds']:8.1f}")
+
+        if "d" in args.only:
+            print_write_units(bench_write_units(running))
+
+        if "e" in args.only:
+            print_process(bench_process(running, args.records), args.records)
     finally:
         running.stop()
     return 0

@@ -1,4 +1,4 @@
-"""`greenhook`: developer commands against the local stack (see `make run`).
+"""`greenhook`: developer commands against the local stack (see `make run`) or a deployed one.
 
 Each subcommand is a `Command` in `COMMANDS`; add one with the `@command(...)` decorator.
 """
@@ -6,14 +6,20 @@ Each subcommand is a `Command` in `COMMANDS`; add one with the `@command(...)` d
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from greenhook_dev.template_resources import REPO_ROOT
+
+if TYPE_CHECKING:
+    from greenhook.storage import Payloads, Storage
 
 STACK_FILE = Path(".local") / "stack.json"
 
@@ -107,37 +113,292 @@ def send(args: argparse.Namespace) -> int:
     return 0 if 200 <= response.status_code < 300 else 1
 
 
+# -- where the stored state is read ----------------------------------------------------------
+def _target_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", help="a deployed stack's name (default: the local stack)")
+    parser.add_argument("--region", help="the deployed stack's region")
+    _add_stack_file(parser)
+
+
+@functools.cache
+def _session(region: str | None, local: bool = False) -> Any:
+    """One boto3 session per target for the process: its clients share loaded service models."""
+    import boto3
+
+    if local:  # moto accepts any credentials; these keep the developer's own out of it
+        return boto3.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region
+        )
+    return boto3.Session(region_name=region)  # the default credential chain, as the AWS CLI
+
+
+def open_storage(args: argparse.Namespace) -> tuple[Storage, Payloads]:
+    """The table and bucket of the deployed stack named by --stack, or of the local stack."""
+    from greenhook.storage import Payloads, Storage
+
+    if args.stack:
+        session = _session(args.region)
+        (stack,) = session.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        missing = [name for name in ("TableName", "PayloadBucketName") if name not in outputs]
+        if missing:
+            raise CommandError(
+                f"stack {args.stack} has no output {' or '.join(missing)}: is it a greenhook stack?"
+            )
+        table, bucket, endpoint = outputs["TableName"], outputs["PayloadBucketName"], None
+    else:
+        info = load_stack_info(args.stack_file)
+        if "bucket_name" not in info:
+            raise CommandError("the local stack's file names no bucket_name; restart `make run`")
+        session = _session(info["region"], local=True)
+        table, bucket, endpoint = info["table_name"], info["bucket_name"], info["aws_endpoint_url"]
+    payloads = Payloads(bucket, client=session.client("s3", endpoint_url=endpoint))
+    resource = session.resource("dynamodb", endpoint_url=endpoint)
+    return Storage(table, resource=resource, payloads=payloads), payloads
+
+
+def _stack_errors(run: Callable[[argparse.Namespace], int]) -> Callable:
+    """AWS failures as one readable line that says which stack was being read."""
+
+    @functools.wraps(run)
+    def guarded(args: argparse.Namespace) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return run(args)
+        except (BotoCoreError, ClientError) as error:
+            if args.stack:
+                raise CommandError(f"stack {args.stack}: {error}") from None
+            raise CommandError(f"the local stack: {error}; is it running (`make run`)?") from None
+
+    return guarded
+
+
+def _print_json_or(args: argparse.Namespace, document: Any, text: str) -> None:
+    print(json.dumps(document, indent=2, ensure_ascii=False, default=str) if args.json else text)
+
+
+# -- formatting ------------------------------------------------------------------------------
+ARROWS = {"incoming": "←", "outgoing": "→"}
+TEXT_TYPES = {"textMessage", "extendedTextMessage"}  # shown as their text alone
+
+
+def _utc(timestamp: int | None) -> str:
+    """Unix seconds as `2026-11-27 21:30:05` (UTC)."""
+    if timestamp is None:
+        return ""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """Columns aligned; the last one, free text, left unpadded."""
+    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header) - 1)]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+        for row in [header, *rows]
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _content(type_message: str | None, text: str | None, width: int = 60) -> str:
+    """`[imageMessage] caption`, or the text alone for a text message."""
+    parts = [] if type_message in TEXT_TYPES else [f"[{type_message or '?'}]"]
+    if text:
+        parts.append(_clip(text, width))
+    return " ".join(parts)
+
+
+def _reactions(reactions: list[dict]) -> str:
+    counts = Counter(r["emoji"] for r in reactions)
+    return " ".join(emoji if n == 1 else f"{emoji}x{n}" for emoji, n in counts.items())
+
+
+def _json_lines(value: Any) -> list[str]:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str).splitlines()
+
+
+class _Fields:
+    """`label       value` lines; a value of several lines continues under the first."""
+
+    def __init__(self, width: int = 12) -> None:
+        self.width = width  # two more than the longest label
+        self.lines: list[str] = []
+
+    def add(self, label: str, *values: str | None) -> None:
+        shown = [v for v in values if v]
+        for index, value in enumerate(shown):
+            self.lines.append(f"{label if index == 0 else '':<{self.width}}{value}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def format_chats(chats: list[dict]) -> str:
+    """A readable table of chats, most recently active first."""
+    if not chats:
+        return "no chats stored"
+    rows = [
+        (
+            _utc(c["last_activity_at"]),
+            c["chat_id"] or "?",
+            (c["chat_name"] or "") + (f" [{c['chat_state']}]" if c["chat_state"] else ""),
+            ARROWS.get(c["last_direction"] or "", " "),
+            f"{c['last_sender_name'] or ''}: {_content(c['last_type_message'], c['last_text'])}"
+            if c["last_id_message"]
+            else "",
+        )
+        for c in chats
+    ]
+    return _table(("LAST ACTIVITY", "CHAT", "NAME", "", "LAST MESSAGE"), rows)
+
+
+def format_messages(messages: list[dict]) -> str:
+    """One line per message: time, direction, sender, content, status, reactions."""
+    rows = [
+        (
+            _utc(m["timestamp"]),
+            ARROWS.get(m["direction"] or "", "?"),
+            m["sender_name"] or m["sender"] or "",
+            " ".join(
+                part
+                for part in (
+                    _content(m["type_message"], m["text"]),
+                    "(edited)" if m["edited"] else "",
+                    "(deleted)" if m["deleted"] else "",
+                )
+                if part
+            ),
+            m["status"] or "",
+            _reactions(m["reactions"]),
+        )
+        for m in messages
+    ]
+    return _table(("TIME", "", "FROM", "MESSAGE", "STATUS", "REACTIONS"), rows)
+
+
+def format_message(view: dict) -> str:
+    """Everything stored about one message, a field a line."""
+    fields = _Fields()
+    fields.add("message", view["id_message"])
+    fields.add("instance", str(view["id_instance"]))
+    fields.add("chat", "  ".join(filter(None, (view["chat_id"], view["chat_name"]))))
+    if not view["stored"]:
+        fields.add("content", "not received yet: only statuses, edits or reactions so far")
+    fields.add("time", _utc(view["timestamp"]))
+    if view["direction"]:
+        arrow = ARROWS.get(view["direction"], "?")
+        fields.add("direction", f"{arrow} {view['direction']} ({view['type_webhook']})")
+    sender = view["sender"] and f"<{view['sender']}>"
+    fields.add("from", " ".join(filter(None, (view["sender_name"], sender))))
+    fields.add("type", view["type_message"])
+    fields.add("reply to", view["stanza_id"])
+    fields.add("text", *(view["text"] or "").splitlines())
+    if view["edited"]:
+        fields.add("original", *(view["original_text"] or "").splitlines())
+        fields.add("edits", *[f"{_utc(e['timestamp'])}  {e['text']}" for e in view["edits"]])
+    if view["deleted"]:
+        fields.add("deleted", _utc(view["deleted_at"]))
+    if view["status"]:
+        description = view["status_description"]
+        fields.add("status", view["status"] + (f" ({description})" if description else ""))
+        times = sorted(view["status_times"].items(), key=lambda item: item[1])
+        fields.add("statuses", *[f"{status:<10} {_utc(ts)}" for status, ts in times])
+    fields.add(
+        "reactions",
+        *[f"{r['emoji']}  {r['sender']}  {_utc(r['timestamp'])}" for r in view["reactions"]],
+    )
+    if view["poll_votes"] is not None:
+        fields.add("poll votes", *_json_lines(view["poll_votes"]))
+    if view["message_data"] is not None:
+        fields.add("data", *_json_lines(view["message_data"]))
+    fields.add("data in S3", view.get("message_data_s3_key"))
+    return fields.text()
+
+
+def _at(value: str | None, timestamp: int | None) -> str:
+    if not value:
+        return "-"
+    return f"{value}  at {_utc(timestamp)}" if timestamp is not None else value
+
+
+def _pairs(document: dict | None) -> str | None:
+    return ", ".join(f"{k}={v}" for k, v in document.items()) if document else None
+
+
+def format_instance(view: dict) -> str:
+    """An instance's state, status, device and quota, each with when it was reported."""
+    fields = _Fields(width=14)
+    wid = f"  ({view['wid']})" if view["wid"] else ""
+    fields.add("instance", f"{view['id_instance']}{wid}")
+    fields.add("state", _at(view["state_instance"], view["state_timestamp"]))
+    fields.add("status", _at(view["status_instance"], view["status_timestamp"]))
+    fields.add("device", _at(_pairs(view["device"]), view["device_timestamp"]))
+    fields.add("quota", _at(_pairs(view["quota"]), view["quota_timestamp"]))
+    fields.add("last webhook", _utc(view["last_webhook_at"]) or "-")
+    return fields.text()
+
+
+def format_calls(calls: list[dict]) -> str:
+    """A readable table of calls, newest first."""
+    if not calls:
+        return "no calls stored"
+    kinds = {True: "video", False: "voice", None: ""}
+    rows = [
+        (
+            _utc(c["started_at"]),
+            ARROWS.get(c["direction"] or "", "?"),
+            c["chat_id"] or "?",
+            kinds.get(c["is_video"], ""),
+            c["status"] or "",
+            f"{c['duration']}s" if c["duration"] else "",
+            ", ".join(f"{s['status']} {_utc(s['timestamp'])[11:]}" for s in c["statuses"]),
+        )
+        for c in calls
+    ]
+    return _table(("STARTED", "", "CHAT", "KIND", "STATUS", "DURATION", "STATUSES"), rows)
+
+
+def format_parked(parked: list[dict]) -> str:
+    """A readable table of parked webhooks and why each was parked, newest first."""
+    if not parked:
+        return "nothing is parked"
+    rows = [
+        (
+            str(p["received_at"] or ""),
+            str(p["type_webhook"] or "?"),
+            str(p["id_instance"] or "?"),
+            str(p["id"] or "")[:12],
+            _clip(p["reason"] or "", 100),
+        )
+        for p in parked
+    ]
+    return _table(("RECEIVED AT", "TYPE", "INSTANCE", "ID", "REASON"), rows)
+
+
 # -- archive ---------------------------------------------------------------------------------
 def _archive_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--limit", type=int, default=20, help="newest N webhooks (default 20)")
-    _add_stack_file(parser)
-
-
-def _dynamodb(info: dict[str, Any]) -> Any:
-    import boto3
-
-    session = boto3.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=info["region"]
-    )
-    return session.resource("dynamodb", endpoint_url=info["aws_endpoint_url"])
+    _target_arguments(parser)
 
 
 def _preview(item: dict, width: int) -> str:
     if item.get("payload_s3_key"):
-        text = f"(in S3: {item['payload_s3_key']})"
-    elif item.get("body") is None:
-        text = "(binary body)"
-    else:
-        text = " ".join(str(item["body"]).split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+        return _clip(f"(in S3: {item['payload_s3_key']})", width)
+    if item.get("body") is None:
+        return "(binary body)"
+    return _clip(str(item["body"]), width)
 
 
 def format_archive(items: list[dict]) -> str:
     """A readable table of archive entries, newest first."""
     if not items:
         return "the archive is empty"
-    header = ("RECEIVED AT", "TYPE", "INSTANCE", "ID", "BODY")
     rows = [
         (
             str(i.get("received_at") or ""),
@@ -148,50 +409,170 @@ def format_archive(items: list[dict]) -> str:
         )
         for i in items
     ]
-    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header) - 1)]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
-        for row in [header, *rows]
-    ]
-    return "\n".join(lines)
+    return _table(("RECEIVED AT", "TYPE", "INSTANCE", "ID", "BODY"), rows)
 
 
-@command("archive", "list the newest webhooks in the local archive", _archive_arguments)
+@command("archive", "list the newest webhooks in the archive", _archive_arguments)
+@_stack_errors
 def archive(args: argparse.Namespace) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
+    storage, _ = open_storage(args)
+    items = storage.list_archive(limit=args.limit)
+    _print_json_or(args, items, format_archive(items))
+    return 0
 
-    from greenhook.storage import Storage
 
-    info = load_stack_info(args.stack_file)
-    try:
-        items = Storage(info["table_name"], resource=_dynamodb(info)).list_archive(limit=args.limit)
-    except (BotoCoreError, ClientError) as error:
+# -- chats, messages, message, instance, calls, parked, replay-parked ------------------------
+def _query_arguments(
+    parser: argparse.ArgumentParser, *, limit: int | None = None, instance: bool = True
+) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    if limit is not None:
+        parser.add_argument(
+            "--limit", type=int, default=limit, metavar="N", help=f"at most N (default {limit})"
+        )
+    if instance:
+        parser.add_argument(
+            "--instance",
+            type=int,
+            metavar="ID",
+            help="idInstance (default: the only instance that has sent webhooks)",
+        )
+    _target_arguments(parser)
+
+
+def _instance(args: argparse.Namespace, storage: Storage) -> int:
+    """--instance, or the one instance whose webhooks are stored."""
+    if args.instance is not None:
+        return args.instance
+    instances = storage.list_instances()
+    if not instances:
         raise CommandError(
-            f"cannot read the archive at {info['aws_endpoint_url']}: {error}; "
-            "is the local stack running (`make run`)?"
-        ) from None
-    if args.json:
-        print(json.dumps(items, indent=2, ensure_ascii=False, default=str))
-    else:
-        print(format_archive(items))
+            "no webhooks stored yet, so no instance to read; send one (`greenhook send FILE`) "
+            "or name it with --instance ID"
+        )
+    if len(instances) > 1:
+        raise CommandError(
+            f"webhooks of {len(instances)} instances are stored "
+            f"({', '.join(map(str, instances))}); pick one with --instance ID"
+        )
+    return instances[0]
+
+
+@command(
+    "chats",
+    "an instance's chats, most recently active first",
+    functools.partial(_query_arguments, limit=50),
+)
+@_stack_errors
+def chats_command(args: argparse.Namespace) -> int:
+    storage, _ = open_storage(args)
+    chats = storage.list_chats(_instance(args, storage), limit=args.limit)
+    _print_json_or(args, chats, format_chats(chats))
+    return 0
+
+
+def _messages_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("chat_id", metavar="CHAT_ID", help="e.g. 79876543210@c.us")
+    _query_arguments(parser, limit=100)
+
+
+@command("messages", "a chat's newest messages, oldest first", _messages_arguments)
+@_stack_errors
+def messages_command(args: argparse.Namespace) -> int:
+    storage, _ = open_storage(args)
+    id_instance = _instance(args, storage)
+    messages = storage.list_messages(id_instance, args.chat_id, limit=args.limit)
+    if not messages:
+        _print_json_or(args, [], f"no messages in chat {args.chat_id} of instance {id_instance}")
+        return 1
+    _print_json_or(args, messages, format_messages(messages))
+    return 0
+
+
+def _message_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id_message", metavar="ID_MESSAGE", help="the message's idMessage")
+    _query_arguments(parser)
+
+
+@command(
+    "message",
+    "everything stored about one message: content, statuses, edits, reactions",
+    _message_arguments,
+)
+@_stack_errors
+def message_command(args: argparse.Namespace) -> int:
+    storage, _ = open_storage(args)
+    id_instance = _instance(args, storage)
+    view = storage.get_message(id_instance, args.id_message)
+    if view is None:
+        _print_json_or(args, None, f"no message {args.id_message} in instance {id_instance}")
+        return 1
+    _print_json_or(args, view, format_message(view))
+    return 0
+
+
+@command(
+    "instance", "an instance's state, status, device, quota and last webhook", _query_arguments
+)
+@_stack_errors
+def instance_command(args: argparse.Namespace) -> int:
+    storage, _ = open_storage(args)
+    id_instance = _instance(args, storage)
+    view = storage.get_instance(id_instance)
+    if view is None:
+        _print_json_or(args, None, f"no instance {id_instance} stored")
+        return 1
+    _print_json_or(args, view, format_instance(view))
+    return 0
+
+
+@command(
+    "calls", "an instance's calls, newest first", functools.partial(_query_arguments, limit=50)
+)
+@_stack_errors
+def calls_command(args: argparse.Namespace) -> int:
+    storage, _ = open_storage(args)
+    calls = storage.list_calls(_instance(args, storage), limit=args.limit)
+    _print_json_or(args, calls, format_calls(calls))
+    return 0
+
+
+@command(
+    "parked",
+    "webhooks kept unhandled, with why, newest first",
+    functools.partial(_query_arguments, limit=50, instance=False),
+)
+@_stack_errors
+def parked_command(args: argparse.Namespace) -> int:
+    storage, _ = open_storage(args)
+    parked = storage.list_parked(limit=args.limit)
+    _print_json_or(args, parked, format_parked(parked))
+    return 0
+
+
+@command(
+    "replay-parked",
+    "handle parked webhooks again (greenhook's own handlers); unpark those stored",
+    functools.partial(_query_arguments, limit=1000, instance=False),
+)
+@_stack_errors
+def replay_parked_command(args: argparse.Namespace) -> int:
+    from greenhook.process import replay_parked
+
+    storage, payloads = open_storage(args)
+    counts = replay_parked(storage, payloads, limit=args.limit)
+    text = f"stored {counts['stored']}, still parked {counts['still parked']}"
+    _print_json_or(args, counts, text)
     return 0
 
 
 # -- register, settings, rotate-token, unregister --------------------------------------------
-def _target_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", help="a deployed stack's name (default: the local stack)")
-    parser.add_argument("--region", help="the deployed stack's region")
-    _add_stack_file(parser)
-
-
 def _operations(args: argparse.Namespace) -> Any:
     """Operations on the deployed stack named by --stack, or on the local stack."""
-    import boto3
-
     from greenhook_dev.registration import Operations, Target
 
     if args.stack:
-        session = boto3.Session(region_name=args.region)
+        session = _session(args.region)
         try:
             target = Target.from_deployed_stack(session.client("cloudformation"), args.stack)
         except ValueError as error:
@@ -200,16 +581,10 @@ def _operations(args: argparse.Namespace) -> Any:
     info = load_stack_info(args.stack_file)
     if "registration" not in info:
         raise CommandError("the local stack has no GREEN-API registration")
-    session = boto3.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=info["region"]
-    )
+    session = _session(info["region"], local=True)
     secrets_client = session.client("secretsmanager", endpoint_url=info["aws_endpoint_url"])
     target = Target(info["registration"], float(info.get("token_cache_seconds", 300)))
     return Operations(target, secrets_client)
-
-
-def _print_json_or(args: argparse.Namespace, document: Any, text: str) -> None:
-    print(json.dumps(document, indent=2, default=str) if args.json else text)
 
 
 def _with_json(parser: argparse.ArgumentParser) -> None:
