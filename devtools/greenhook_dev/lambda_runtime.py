@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -76,7 +77,12 @@ class LocalFunction:
         """Load the handler named by the template (CodeUri + Handler) from its file."""
         props = stack.function_properties(logical_id)
         module_file, _, attribute = props["Handler"].rpartition(".")
-        path = REPO_ROOT / props["CodeUri"] / f"{module_file.replace('.', '/')}.py"
+        code_dir = REPO_ROOT / props["CodeUri"]
+        path = code_dir / f"{module_file.replace('.', '/')}.py"
+        # As on Lambda (/var/task), the function's directory is importable: modules a user
+        # ships next to the handler (ExtraHandlerModules) load from there.
+        if str(code_dir) not in sys.path:
+            sys.path.append(str(code_dir))
         module = load_module(path, f"greenhook_local_{logical_id.lower()}_{module_file}")
         return cls(
             f"{stack.stack_name}-{logical_id}",

@@ -139,7 +139,10 @@ def sqs_event_source(stack: LocalStack, logical_id: str) -> tuple[str, int]:
 
 
 def local_parameters(
-    template: dict, log_level: str | None, green_api: FakeGreenApi | None = None
+    template: dict,
+    log_level: str | None,
+    green_api: FakeGreenApi | None = None,
+    handler_modules: str = "",
 ) -> dict[str, Any]:
     """Template parameters for the local stack: the defaults, plus loopback senders."""
     default_cidrs = template["Parameters"]["AllowedCidrs"].get("Default", "")
@@ -153,6 +156,8 @@ def local_parameters(
         )
     if log_level:
         parameters["LogLevel"] = log_level
+    if handler_modules:
+        parameters["ExtraHandlerModules"] = handler_modules
     return parameters
 
 
@@ -217,6 +222,7 @@ def start_local_stack(
     start_poller: bool = True,
     access_log: Callable[[str], None] | None = None,
     green_api: bool = True,
+    handler_modules: str = "",
 ) -> RunningStack:
     """Start moto, the resources, the handlers, the HTTP front and the poller.
 
@@ -250,7 +256,8 @@ def start_local_stack(
         environment.set(aws_environment(endpoint_url, REGION))
         session = boto3.Session(region_name=REGION)
         template = load_template()
-        stack = create_stack(session, parameters=local_parameters(template, log_level, fake))
+        parameters = local_parameters(template, log_level, fake, handler_modules)
+        stack = create_stack(session, parameters=parameters)
         environment.set(merged_function_environment(stack, [INGEST, PROCESS]))
         environment.set({"TOKEN_CACHE_SECONDS": str(LOCAL_TOKEN_CACHE_SECONDS)})
 
@@ -412,6 +419,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="the functions' POWERTOOLS_LOG_LEVEL (default: the template's LogLevel)",
     )
+    parser.add_argument(
+        "--handlers",
+        default="",
+        metavar="MODULES",
+        help="your handler modules (ExtraHandlerModules), e.g. auto_reply for "
+        "functions/process/auto_reply.py",
+    )
     parser.add_argument("--quiet", action="store_true", help="no banner, no access log")
     args = parser.parse_args(argv)
     _configure_logging(args.quiet)
@@ -439,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
             state_dir=args.state_dir,
             retry_delay=args.retry_delay,
             log_level=args.log_level,
+            handler_modules=args.handlers,
             access_log=None if args.quiet else lambda line: print(line, flush=True),
         )
     except OSError as error:  # typically: the port is taken

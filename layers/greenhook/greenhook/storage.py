@@ -467,24 +467,22 @@ class Storage:
                 view["message_data_s3_key"] = content["message_data_s3_key"]
         return view
 
-    def list_messages(self, id_instance: int, chat_id: str, limit: int = 100) -> list[dict]:
-        """A chat's newest `limit` messages, oldest first (incoming and outgoing)."""
-        items = self._query_all(
+    def _newest_in_gsi2(self, partition: str, limit: int) -> list[dict]:
+        return self._query_all(
             limit,
             IndexName=keys.GSI2,
-            KeyConditionExpression=Key("GSI2PK").eq(keys.chat_timeline(id_instance, chat_id)),
+            KeyConditionExpression=Key("GSI2PK").eq(partition),
             ScanIndexForward=False,
         )
+
+    def list_messages(self, id_instance: int, chat_id: str, limit: int = 100) -> list[dict]:
+        """A chat's newest `limit` messages, oldest first (incoming and outgoing)."""
+        items = self._newest_in_gsi2(keys.chat_timeline(id_instance, chat_id), limit)
         return [message_view(i, brief=True) for i in reversed(items)]
 
     def list_chats(self, id_instance: int, limit: int = 50) -> list[dict]:
         """An instance's chats, most recently active first."""
-        items = self._query_all(
-            limit,
-            IndexName=keys.GSI2,
-            KeyConditionExpression=Key("GSI2PK").eq(keys.chats_by_activity(id_instance)),
-            ScanIndexForward=False,
-        )
+        items = self._newest_in_gsi2(keys.chats_by_activity(id_instance), limit)
         return [chat_view(i) for i in items]
 
     def get_chat(self, id_instance: int, chat_id: str) -> dict | None:
@@ -557,12 +555,7 @@ class Storage:
 
     def list_calls(self, id_instance: int, limit: int = 50) -> list[dict]:
         """An instance's calls, newest first, each with its status sequence."""
-        items = self._query_all(
-            limit,
-            IndexName=keys.GSI2,
-            KeyConditionExpression=Key("GSI2PK").eq(keys.calls(id_instance)),
-            ScanIndexForward=False,
-        )
+        items = self._newest_in_gsi2(keys.calls(id_instance), limit)
         return [call_view(i) for i in items]
 
     # -- instance --------------------------------------------------------------------------

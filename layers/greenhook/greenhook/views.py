@@ -80,6 +80,7 @@ def message_view(item: dict, brief: bool = False) -> dict:
         "chat_name": item.get("chat_name"),
         "stored": item.get("type_message") is not None,  # False: only statuses/edits so far
         "original_text": item.get("text"),
+        "text_truncated": bool(item.get("text_truncated")),  # the full text: message_data
         "status_times": status_times,
         "status_description": description,
         "edits": edits,
@@ -89,19 +90,22 @@ def message_view(item: dict, brief: bool = False) -> dict:
     }
 
 
+CHAT_FIELDS = (
+    "chat_id",
+    "chat_name",
+    "last_activity_at",
+    "last_id_message",
+    "last_direction",
+    "last_type_message",
+    "last_sender_name",
+    "last_text",
+    "chat_state",
+    "avatar",
+)
+
+
 def chat_view(item: dict) -> dict:
-    return {
-        "chat_id": item.get("chat_id"),
-        "chat_name": item.get("chat_name"),
-        "last_activity_at": item.get("last_activity_at"),
-        "last_id_message": item.get("last_id_message"),
-        "last_direction": item.get("last_direction"),
-        "last_type_message": item.get("last_type_message"),
-        "last_sender_name": item.get("last_sender_name"),
-        "last_text": item.get("last_text"),
-        "chat_state": item.get("chat_state"),
-        "avatar": item.get("avatar"),
-    }
+    return {name: item.get(name) for name in CHAT_FIELDS}
 
 
 def call_view(item: dict) -> dict:
@@ -121,17 +125,20 @@ def call_view(item: dict) -> dict:
     }
 
 
+INSTANCE_FIELDS = (
+    "id_instance",
+    "wid",
+    "state_instance",
+    "state_timestamp",
+    "status_instance",
+    "status_timestamp",
+    "device",
+    "device_timestamp",
+    "quota",
+    "quota_timestamp",
+    "last_webhook_at",
+)
+
+
 def instance_view(item: dict) -> dict:
-    return {
-        "id_instance": item.get("id_instance"),
-        "wid": item.get("wid"),
-        "state_instance": item.get("state_instance"),
-        "state_timestamp": item.get("state_timestamp"),
-        "status_instance": item.get("status_instance"),
-        "status_timestamp": item.get("status_timestamp"),
-        "device": item.get("device"),
-        "device_timestamp": item.get("device_timestamp"),
-        "quota": item.get("quota"),
-        "quota_timestamp": item.get("quota_timestamp"),
-        "last_webhook_at": item.get("last_webhook_at"),
-    }
+    return {name: item.get(name) for name in INSTANCE_FIELDS}
