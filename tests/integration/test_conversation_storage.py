@@ -13,7 +13,7 @@ import pytest
 
 from greenhook import keys
 from greenhook.dispatch import registry
-from greenhook.storage import CONTENT_ITEM_LIMIT
+from greenhook.storage import CONTENT_ITEM_LIMIT, TEXT_PREVIEW_LIMIT
 from greenhook_dev.template_resources import REPO_ROOT
 from greenhook_dev.webhooks import Instance
 
@@ -268,3 +268,14 @@ def test_a_users_handler_runs_after_greenhooks_for_its_type_message(
     processing.deliver(i.text("U1", ANN, 100, "hello"))
     processing.deliver(i.image("U2", ANN, 101, "not text"))
     assert [(id_message, m["text"]) for id_message, m in seen] == [("U1", "hello")]
+
+
+def test_a_long_text_is_previewed_in_the_chat_and_kept_whole(processing, instance):
+    i = instance
+    long_text = "word " * 2000  # 10 000 characters
+    processing.deliver(i.text("LONG1", ANN, 100, long_text))
+    (listed,) = processing.storage.list_messages(i.id_instance, ANN)
+    assert long_text.startswith(listed["text"]) and len(listed["text"]) == TEXT_PREVIEW_LIMIT
+    message = processing.storage.get_message(i.id_instance, "LONG1")
+    assert message["text_truncated"] is True
+    assert message["message_data"]["textMessageData"]["textMessage"] == long_text
