@@ -550,15 +550,29 @@ def parked_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay_arguments(parser: argparse.ArgumentParser) -> None:
+    _query_arguments(parser, limit=1000, instance=False)
+    parser.add_argument(
+        "--handlers",
+        default="",
+        metavar="MODULES",
+        help="your handler modules too (ExtraHandlerModules), from functions/process/",
+    )
+
+
 @command(
     "replay-parked",
-    "handle parked webhooks again (greenhook's own handlers); unpark those stored",
-    functools.partial(_query_arguments, limit=1000, instance=False),
+    "handle parked webhooks again; unpark those stored",
+    _replay_arguments,
 )
 @_stack_errors
 def replay_parked_command(args: argparse.Namespace) -> int:
+    from greenhook.dispatch import load_handler_modules
     from greenhook.process import replay_parked
 
+    if args.handlers:  # the modules the process function ships next to its app.py
+        sys.path.append(str(REPO_ROOT / "functions" / "process"))
+        load_handler_modules(m.strip() for m in args.handlers.split(",") if m.strip())
     storage, payloads = open_storage(args)
     counts = replay_parked(storage, payloads, limit=args.limit)
     text = f"stored {counts['stored']}, still parked {counts['still parked']}"

@@ -5,6 +5,7 @@ template.yaml; the CLI then reads that table as it reads the local stack's, from
 """
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -301,3 +302,28 @@ def test_aws_error_is_one_readable_line(tmp_path, capsys):
     assert err.startswith("greenhook parked: the local stack: ")
     assert "ResourceNotFoundException" in err
     assert len(err.splitlines()) == 1
+
+
+def test_replay_parked_with_the_users_handlers(store, greenhook, monkeypatch, tmp_path):
+    new_type = {
+        "typeWebhook": "groupParticipantsChanged",  # a type greenhook has no handler for
+        "instanceData": {"idInstance": INSTANCE, "wid": "79001234567@c.us"},
+        "timestamp": 1700000500,
+    }
+    store(new_type)
+    assert greenhook("replay-parked").out == "stored 0, still parked 1\n"
+
+    (tmp_path / "group_events.py").write_text(
+        "from greenhook.dispatch import registry\n"
+        "seen = []\n"
+        "@registry.register('groupParticipantsChanged')\n"
+        "def on_group_change(webhook, storage):\n"
+        "    seen.append(webhook.timestamp)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_handlers", registry._handlers.copy())
+    monkeypatch.delitem(sys.modules, "group_events", raising=False)
+    replayed = greenhook("replay-parked", "--handlers", "group_events")
+    assert replayed.out == "stored 1, still parked 0\n"
+    assert sys.modules["group_events"].seen == [1700000500]
+    assert greenhook("parked").out == "nothing is parked\n"
