@@ -376,9 +376,21 @@ class MessageData(GreenApiModel):
     """What every messageData has. `text` and `stanza_id` are overridden per type."""
 
     TYPE_MESSAGE: ClassVar[str | None] = None  # canonical spelling
+    # Keys of which at least one must be present (documented shapes that moved keys).
+    ONE_OF: ClassVar[tuple[str, ...]] = ()
 
     typeMessage: str
     quotedMessage: QuotedMessage | None = None  # present when the message is a reply
+
+    @model_validator(mode="after")
+    def _has_one_of(self) -> MessageData:
+        if self.ONE_OF and self.first_present() is None:
+            raise ValueError(f"{self.TYPE_MESSAGE} needs {' or '.join(self.ONE_OF)}")
+        return self
+
+    def first_present(self) -> Any:
+        """The value of the first ONE_OF key the message has (None if it has none)."""
+        return next((v for v in (getattr(self, k) for k in self.ONE_OF) if v is not None), None)
 
     @property
     def type_message(self) -> str:
@@ -504,15 +516,12 @@ class ContactsArrayMessage(MessageData):
     messageData: ContactsArrayData | None = None
     contacts: list[ContactData] | None = None
 
-    @model_validator(mode="after")
-    def _has_contacts(self) -> ContactsArrayMessage:
-        if self.messageData is None and self.contacts is None:
-            raise ValueError("contactsArrayMessage needs messageData.contacts or contacts")
-        return self
+    ONE_OF: ClassVar[tuple[str, ...]] = ("messageData", "contacts")
 
     @property
     def contact_list(self) -> list[ContactData]:
-        return self.messageData.contacts if self.messageData is not None else self.contacts or []
+        found = self.first_present()
+        return found.contacts if isinstance(found, ContactsArrayData) else found
 
     @property
     def text(self) -> str | None:
@@ -559,19 +568,11 @@ class PollMessage(MessageData):
     pollMessageData: PollData | None = None
     pollCreationMessage: PollData | None = None
 
-    @model_validator(mode="after")
-    def _has_poll(self) -> PollMessage:
-        if self.pollMessageData is None and self.pollCreationMessage is None:
-            raise ValueError("pollMessage needs pollMessageData or pollCreationMessage")
-        return self
+    ONE_OF: ClassVar[tuple[str, ...]] = ("pollMessageData", "pollCreationMessage")
 
     @property
     def poll(self) -> PollData:
-        poll = self.pollMessageData
-        if poll is None:
-            poll = self.pollCreationMessage
-        assert poll is not None  # checked by the validator
-        return poll
+        return self.first_present()
 
     @property
     def text(self) -> str | None:
@@ -673,19 +674,14 @@ class TemplateButtonsReplyMessage(MessageData):
     templateButtonReplyMessage: TemplateButtonReply | None = None
     templateButtonsReplyMessage: TemplateButtonReply | None = None
 
-    @model_validator(mode="after")
-    def _has_reply(self) -> TemplateButtonsReplyMessage:
-        if self.templateButtonReplyMessage is None and self.templateButtonsReplyMessage is None:
-            raise ValueError("templateButtonsReplyMessage needs templateButtonReplyMessage")
-        return self
+    ONE_OF: ClassVar[tuple[str, ...]] = (
+        "templateButtonReplyMessage",
+        "templateButtonsReplyMessage",
+    )
 
     @property
     def reply(self) -> TemplateButtonReply:
-        reply = self.templateButtonReplyMessage
-        if reply is None:
-            reply = self.templateButtonsReplyMessage
-        assert reply is not None  # checked by the validator
-        return reply
+        return self.first_present()
 
     @property
     def text(self) -> str | None:
@@ -734,18 +730,14 @@ class InteractiveButtonsReplyMessage(MessageData):
     interactiveButtonsReply: InteractiveButtonsContent | None = None
     templateButtonReplyMessage: TemplateButtonReply | None = None
 
-    @model_validator(mode="after")
-    def _has_content(self) -> InteractiveButtonsReplyMessage:
-        if self.interactiveButtonsReply is None and self.templateButtonReplyMessage is None:
-            raise ValueError("interactiveButtonsReply needs interactiveButtonsReply")
-        return self
+    ONE_OF: ClassVar[tuple[str, ...]] = ("interactiveButtonsReply", "templateButtonReplyMessage")
 
     @property
     def text(self) -> str | None:
-        if self.interactiveButtonsReply is not None:
-            return self.interactiveButtonsReply.body_text
-        assert self.templateButtonReplyMessage is not None
-        return _text(self.templateButtonReplyMessage.selectedDisplayText)
+        found = self.first_present()
+        if isinstance(found, InteractiveButtonsContent):
+            return found.body_text
+        return _text(found.selectedDisplayText)
 
     @property
     def stanza_id(self) -> str | None:
