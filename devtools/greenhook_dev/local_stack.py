@@ -130,9 +130,17 @@ def http_routes(stack: LocalStack, logical_id: str) -> frozenset[str]:
 
 
 def sqs_event_source(stack: LocalStack, logical_id: str) -> tuple[str, int]:
-    """The logical id of the queue feeding the function, and the batch size."""
+    """The logical id of the queue feeding the function, and the batch size: from an
+    AWS::Lambda::EventSourceMapping naming the function, or from its SAM SQS event."""
+    mappings = [
+        {**r["Properties"], "Queue": r["Properties"]["EventSourceArn"]}
+        for r in stack.template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+        and r["Properties"].get("FunctionName") == {"Ref": logical_id}
+    ]
     events = stack.function_properties(logical_id).get("Events", {})
-    (props,) = [e["Properties"] for e in events.values() if e["Type"] == "SQS"]
+    sam_events = [e["Properties"] for e in events.values() if e["Type"] == "SQS"]
+    (props,) = mappings + sam_events
     queue_arn = stack.resolve(props["Queue"])
     (queue_id,) = [lid for lid, attrs in stack.attributes.items() if attrs["Arn"] == queue_arn]
     return queue_id, int(props.get("BatchSize", 10))

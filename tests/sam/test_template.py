@@ -6,6 +6,7 @@ The first part reads the template (no AWS, no SAM CLI). The `sam`-marked test ru
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -51,6 +52,9 @@ ALLOWED_ACTIONS = {
         "dynamodb:BatchWriteItem",
         "s3:GetObject",
         "s3:PutObject",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
     },
     "RegisterFunction": {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"},
 }
@@ -116,9 +120,15 @@ def test_visibility_timeout_is_at_least_six_process_timeouts(template: dict) -> 
 def test_process_reads_the_queue_with_partial_failures_and_a_concurrency_cap(
     template: dict,
 ) -> None:
-    events = _function_props(template, "ProcessFunction")["Events"]
-    (event,) = (e["Properties"] for e in events.values() if e["Type"] == "SQS")
-    assert event["Queue"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]}
+    # An explicit mapping, not a SAM SQS event (which adds a managed policy on every queue).
+    assert "Events" not in _function_props(template, "ProcessFunction")
+    (event,) = (
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+    )
+    assert event["FunctionName"] == {"Ref": "ProcessFunction"}
+    assert event["EventSourceArn"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]}
     assert "ReportBatchItemFailures" in event["FunctionResponseTypes"]
     assert 1 <= event["BatchSize"] <= 10  # a FIFO event source allows at most 10
     assert "MaximumBatchingWindowInSeconds" not in event  # not supported for FIFO
@@ -371,3 +381,47 @@ def test_registration_runs_only_with_credentials_and_on_every_deploy(template: d
     assert template["Parameters"]["GreenApiTokenInstance"]["NoEcho"] is True
     timeout = resources["RegisterFunction"]["Properties"]["Timeout"]
     assert timeout == 900  # room to wait for settings to apply; the watchdog answers before it
+
+
+SAM_PYTHON = REPO_ROOT / ".venv-sam" / "bin" / "python"
+TRANSFORM = """
+import json, sys
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+template = yaml_parse(open(sys.argv[1]).read())
+for resource in template["Resources"].values():
+    for key in ("CodeUri", "ContentUri"):  # the transform wants S3 locations
+        if key in resource.get("Properties", {}):
+            resource["Properties"][key] = "s3://bucket/key.zip"
+
+
+class NoManagedPolicies:
+    def load(self):
+        return {}
+
+
+print(json.dumps(transform(template, {}, NoManagedPolicies())["Resources"]))
+"""
+
+
+def test_sams_transform_adds_no_managed_policy_beyond_logs_and_tracing() -> None:
+    """SAM's SQS event would attach AWSLambdaSQSQueueExecutionRole (SQS on every queue)."""
+    if not SAM_PYTHON.exists():
+        pytest.skip(f"{SAM_PYTHON.relative_to(REPO_ROOT)} is missing: run `make sam-install`")
+    done = subprocess.run(
+        [str(SAM_PYTHON), "-c", TRANSFORM, str(TEMPLATE_PATH)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "AWS_DEFAULT_REGION": "eu-central-1"},
+        check=True,
+    )
+    resources = json.loads(done.stdout)
+    roles = {k: r for k, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
+    assert {"IngestFunctionRole", "ProcessFunctionRole", "RegisterFunctionRole"} <= set(roles)
+    for name, role in roles.items():
+        managed = {
+            arn.rsplit("/", 1)[-1] for arn in role["Properties"].get("ManagedPolicyArns", [])
+        }
+        assert managed <= {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}, name
