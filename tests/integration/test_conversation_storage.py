@@ -279,3 +279,39 @@ def test_a_long_text_is_previewed_in_the_chat_and_kept_whole(processing, instanc
     message = processing.storage.get_message(i.id_instance, "LONG1")
     assert message["text_truncated"] is True
     assert message["message_data"]["textMessageData"]["textMessage"] == long_text
+
+
+def _message_sample(name: str, id_instance: int, **changes) -> dict:
+    document = json.loads((REPO_ROOT / "events" / "messages" / name).read_text())
+    document["instanceData"]["idInstance"] = id_instance
+    document.update(changes)
+    return document
+
+
+def test_a_poll_keeps_the_votes_of_its_newest_update(processing, instance):
+    n = instance.id_instance
+    poll = _message_sample("incoming-pollMessage.json", n)
+    update = _message_sample("incoming-pollUpdateMessage.json", n)
+    update["messageData"]["pollMessageData"]["stanzaId"] = poll["idMessage"]
+    older = json.loads(json.dumps(update))
+    older.update(idMessage="OLDER0001", timestamp=update["timestamp"] - 60)
+    older["messageData"]["pollMessageData"]["votes"][0]["optionVoters"] = []
+    deliver_all(processing, update, older, poll, older)
+    message = processing.storage.get_message(n, poll["idMessage"])
+    assert message["type_message"] == "pollMessage"
+    assert message["poll_votes"] == update["messageData"]["pollMessageData"]["votes"]
+
+
+def test_a_block_and_an_avatar_attach_to_the_chat(processing, instance):
+    n = instance.id_instance
+    deliver_all(
+        processing,
+        instance.text("B1", ANN, 1_700_000_000, "bye"),
+        _sample("incomingBlock.json", n, 1_700_000_800, chatId=ANN),
+        _sample("deviceInfo-avatarInfo.json", n, 1_700_000_770),
+    )
+    (chat,) = processing.storage.list_chats(n)
+    assert chat["chat_state"] == "blocked"
+    avatar_chat = json.loads((REPO_ROOT / "events/webhooks/deviceInfo-avatarInfo.json").read_text())
+    avatar = processing.storage.get_chat(n, avatar_chat["avatarInfo"]["chatId"])["avatar"]
+    assert avatar["urlAvatar"].startswith("https://") and avatar["existsWhatsapp"] is True
