@@ -381,7 +381,7 @@ def banner(running: RunningStack, seconds: float) -> str:
                 else []
             ),
             "",
-            f"  send a sample:   {cli} send events/stateInstanceChanged.json",
+            f"  send a sample:   {cli} send events/webhooks/stateInstanceChanged.json",
             f"  see the archive: {cli} archive",
             f"  GREEN-API side:  {cli} settings | {cli} rotate-token --grace 2",
             "  stop:            Ctrl-C",
