@@ -30,7 +30,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,7 @@ import requests
 from greenhook_dev.http_front import build_event
 from greenhook_dev.lambda_runtime import LocalFunction
 from greenhook_dev.local_stack import INGEST, RunningStack, start_local_stack
-from greenhook_dev.poller import sqs_record
+from greenhook_dev.poller import ingested_record
 from greenhook_dev.template_resources import REPO_ROOT
 
 EVENTS = REPO_ROOT / "events"
@@ -292,35 +291,10 @@ def queued_record(body: bytes, n: int, running: RunningStack) -> Any:
     """An SQS record as the poller hands it to the process function, queued as ingest does."""
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-    from greenhook import queue
-
-    text, encoding = queue.message_text(body)
-    now = datetime.now(UTC)
-    attributes = {
-        "received_at": {
-            "DataType": "String",
-            "StringValue": now.isoformat(timespec="milliseconds"),
-        },
-        "source_ip": {"DataType": "String", "StringValue": "51.250.84.44"},
-    }
-    if encoding:
-        attributes["body_encoding"] = {"DataType": "String", "StringValue": encoding}
-    message = {
-        "MessageId": f"bench-{n:08d}",
-        "ReceiptHandle": f"bench-{n:08d}",
-        "Body": text,
-        "MD5OfBody": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
-        "Attributes": {
-            "SentTimestamp": str(int(now.timestamp() * 1000)),
-            "ApproximateReceiveCount": "1",
-            "MessageDeduplicationId": queue.sha256_hex(body),
-            "MessageGroupId": "bench",
-        },
-        "MessageAttributes": attributes,
-    }
     return SQSRecord(
-        sqs_record(
-            message,
+        ingested_record(
+            body,
+            n,
             queue_arn=running.stack.attributes["WebhookQueue"]["Arn"],
             region=running.info["region"],
         )

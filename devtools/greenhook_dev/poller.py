@@ -21,9 +21,11 @@ belong to a FIFO group that is in flight, which is exactly the state during a re
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -188,3 +190,35 @@ class QueuePoller:
             if self._thread.is_alive():
                 log.error("poller did not stop within %s s", timeout)
             self._thread = None
+
+
+def ingested_record(body: bytes, n: int, *, queue_arn: str, region: str) -> dict:
+    """The SQS record the process function gets for a body ingest queued inline (no S3),
+    without a queue in between: for driving `handle_record` directly (tests, bench)."""
+    from greenhook import queue
+
+    text, encoding = queue.message_text(body)
+    now = datetime.now(UTC)
+    attributes = {
+        "received_at": {
+            "DataType": "String",
+            "StringValue": now.isoformat(timespec="milliseconds"),
+        },
+        "source_ip": {"DataType": "String", "StringValue": "51.250.84.44"},
+    }
+    if encoding:
+        attributes["body_encoding"] = {"DataType": "String", "StringValue": encoding}
+    message = {
+        "MessageId": f"direct-{n:08d}",
+        "ReceiptHandle": f"direct-{n:08d}",
+        "Body": text,
+        "MD5OfBody": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
+        "Attributes": {
+            "SentTimestamp": str(int(now.timestamp() * 1000)),
+            "ApproximateReceiveCount": "1",
+            "MessageDeduplicationId": queue.sha256_hex(body),
+            "MessageGroupId": "direct",
+        },
+        "MessageAttributes": attributes,
+    }
+    return sqs_record(message, queue_arn=queue_arn, region=region)

@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from greenhook.storage import Payloads, Storage
 from greenhook_dev.lambda_runtime import LocalFunction, cold_start
-from greenhook_dev.poller import QueuePoller
+from greenhook_dev.poller import QueuePoller, ingested_record
 from greenhook_dev.template_resources import LocalStack, create_stack
 
 GREEN_API_IP = "51.250.84.44"
@@ -159,20 +159,13 @@ class Processing:
 
         body = document if isinstance(document, bytes) else json.dumps(document).encode()
         self.delivered += 1
-        record = SQSRecord(
-            {
-                "messageId": f"m-{self.delivered}",
-                "body": body.decode(),
-                "attributes": {"SentTimestamp": "0", "MessageGroupId": "g"},
-                "messageAttributes": {
-                    "received_at": {
-                        "stringValue": "2026-11-27T10:00:00.000+00:00",
-                        "dataType": "String",
-                    }
-                },
-            }
+        record = ingested_record(
+            body,
+            self.delivered,
+            queue_arn=self.stack.attributes["WebhookQueue"]["Arn"],
+            region=self.stack.region,
         )
-        return handle_record(record, self.storage, self.payloads)
+        return handle_record(SQSRecord(record), self.storage, self.payloads)
 
 
 @pytest.fixture(scope="module")
