@@ -186,11 +186,20 @@ class Storage:
             raise
         return True
 
-    def _newest_wins(self, key: dict, version_attribute: str, version: str, values: dict) -> bool:
-        """SET values unless the stored version is the same or newer; False if it was."""
+    def _newest_wins(
+        self,
+        key: dict,
+        version_attribute: str,
+        version: str | int,
+        values: dict,
+        identity: dict | None = None,
+    ) -> bool:
+        """SET values (and the identity attributes, if the item has none yet) unless the stored
+        version is the same or newer; False if it was."""
         return self._update(
             key,
             set_={**values, version_attribute: version},
+            set_if_absent=identity,
             condition=(version_attribute, "<", version),
         )
 
@@ -438,15 +447,12 @@ class Storage:
         chat_id: str,
     ) -> bool:
         """The poll's full vote state as of this update; the newest update wins."""
-        key = keys.message(id_instance, id_poll)
-        return self._update(
-            key,
-            set_={
-                "poll_votes": _compact_json(votes),
-                "poll_version": keys.timed(timestamp, id_update),
-            },
-            set_if_absent={"id_instance": id_instance, "id_message": id_poll, "chat_id": chat_id},
-            condition=("poll_version", "<", keys.timed(timestamp, id_update)),
+        return self._newest_wins(
+            keys.message(id_instance, id_poll),
+            "poll_version",
+            keys.timed(timestamp, id_update),
+            {"poll_votes": _compact_json(votes)},
+            {"id_instance": id_instance, "id_message": id_poll, "chat_id": chat_id},
         )
 
     def get_message(self, id_instance: int, id_message: str) -> dict | None:
@@ -493,29 +499,22 @@ class Storage:
         self, id_instance: int, chat_id: str, chat_state: str, timestamp: int
     ) -> bool:
         """incomingBlock: the contact blocked the instance (newest notice wins)."""
-        return self._update(
+        return self._newest_wins(
             keys.chat(id_instance, chat_id),
-            set_={
-                "chat_state": chat_state,
-                "chat_state_at": timestamp,
-                "chat_state_version": keys.timed(timestamp, chat_state),
-            },
-            set_if_absent={"id_instance": id_instance, "chat_id": chat_id},
-            condition=("chat_state_version", "<", keys.timed(timestamp, chat_state)),
+            "chat_state_version",
+            keys.timed(timestamp, chat_state),
+            {"chat_state": chat_state, "chat_state_at": timestamp},
+            {"id_instance": id_instance, "chat_id": chat_id},
         )
 
     def put_avatar(self, id_instance: int, chat_id: str, avatar: dict, timestamp: int) -> bool:
         """A contact's avatar answer (deviceInfo with avatarInfo); newest wins."""
-        version = keys.timed(timestamp, _compact_json(avatar))
-        return self._update(
+        return self._newest_wins(
             keys.chat(id_instance, chat_id),
-            set_={
-                "avatar": _dynamo_value(avatar),
-                "avatar_at": timestamp,
-                "avatar_version": version,
-            },
-            set_if_absent={"id_instance": id_instance, "chat_id": chat_id},
-            condition=("avatar_version", "<", version),
+            "avatar_version",
+            keys.timed(timestamp, _compact_json(avatar)),
+            {"avatar": _dynamo_value(avatar), "avatar_at": timestamp},
+            {"id_instance": id_instance, "chat_id": chat_id},
         )
 
     # -- calls -----------------------------------------------------------------------------
@@ -559,16 +558,21 @@ class Storage:
         return [call_view(i) for i in items]
 
     # -- instance --------------------------------------------------------------------------
+    @staticmethod
+    def _instance_identity(id_instance: int) -> dict:
+        return {
+            "id_instance": id_instance,
+            "GSI2PK": keys.INSTANCES_PARTITION,
+            "GSI2SK": str(id_instance),
+        }
+
     def _instance_update(self, id_instance: int, aspect: str, version: str, values: dict) -> bool:
-        return self._update(
+        return self._newest_wins(
             keys.instance(id_instance),
-            set_={**values, f"{aspect}_version": version},
-            set_if_absent={
-                "id_instance": id_instance,
-                "GSI2PK": keys.INSTANCES_PARTITION,
-                "GSI2SK": str(id_instance),
-            },
-            condition=(f"{aspect}_version", "<", version),
+            f"{aspect}_version",
+            version,
+            values,
+            self._instance_identity(id_instance),
         )
 
     def put_instance_state(
@@ -615,15 +619,12 @@ class Storage:
 
     def touch_instance(self, id_instance: int, timestamp: int) -> bool:
         """The time of the newest webhook seen from the instance."""
-        return self._update(
+        return self._newest_wins(
             keys.instance(id_instance),
-            set_={"last_webhook_at": timestamp},
-            set_if_absent={
-                "id_instance": id_instance,
-                "GSI2PK": keys.INSTANCES_PARTITION,
-                "GSI2SK": str(id_instance),
-            },
-            condition=("last_webhook_at", "<", timestamp),
+            "last_webhook_at",
+            timestamp,
+            {},
+            self._instance_identity(id_instance),
         )
 
     def get_instance(self, id_instance: int) -> dict | None:
