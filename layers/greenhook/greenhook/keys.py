@@ -7,6 +7,8 @@ a 12-digit zero-padded Unix timestamp, so string order is time order.
 
 from __future__ import annotations
 
+import hashlib
+
 GSI1 = "GSI1"  # archive by day, parked
 GSI2 = "GSI2"  # a chat's messages, an instance's chats and calls, the instances
 
@@ -23,9 +25,28 @@ CALL_SK = "CALL"
 INSTANCE_SK = "STATE"
 
 
+# DynamoDB refuses a partition key over 2,048 bytes and a sort key over 1,024; ids come from
+# the webhook, so one that would not fit is shortened to its start and its hash (still unique).
+_MAX_ID_BYTES = 400
+
+
+def _id(value: object) -> str:
+    text = str(value)
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= _MAX_ID_BYTES:
+        return text
+    return f"{text[:100]}~{hashlib.sha256(data).hexdigest()}"
+
+
+# Far beyond any real time; a webhook's absurd timestamp (any size is valid JSON) is held to
+# it, which keeps the key short and its text within what Python will format.
+_MAX_TIMESTAMP = 10**20 - 1
+
+
 def timed(timestamp: int | None, tail: str) -> str:
     """`<12-digit timestamp>#<tail>`: sorts by time, then by tail (a stable tie-break)."""
-    return f"{timestamp or 0:012d}#{tail}"
+    stamp = max(-_MAX_TIMESTAMP, min(timestamp or 0, _MAX_TIMESTAMP))
+    return f"{stamp:012d}#{_id(tail)}"
 
 
 def webhook(sha256: str) -> str:
@@ -34,34 +55,34 @@ def webhook(sha256: str) -> str:
 
 def message(id_instance: int, id_message: str) -> dict[str, str]:
     """A message's partition: its content, status, edits, reactions, deletion."""
-    return {"PK": f"MSG#{id_instance}#{id_message}", "SK": MESSAGE_SK}
+    return {"PK": f"MSG#{_id(id_instance)}#{_id(id_message)}", "SK": MESSAGE_SK}
 
 
 def chat(id_instance: int, chat_id: str) -> dict[str, str]:
-    return {"PK": f"CHAT#{id_instance}#{chat_id}", "SK": CHAT_SK}
+    return {"PK": chat_timeline(id_instance, chat_id), "SK": CHAT_SK}
 
 
 def chat_timeline(id_instance: int, chat_id: str) -> str:
     """GSI2 partition of one chat's messages (GSI2SK = timed(timestamp, idMessage))."""
-    return f"CHAT#{id_instance}#{chat_id}"
+    return f"CHAT#{_id(id_instance)}#{_id(chat_id)}"
 
 
 def chats_by_activity(id_instance: int) -> str:
     """GSI2 partition of an instance's chats (GSI2SK = timed(last activity, chatId))."""
-    return f"CHATS#{id_instance}"
+    return f"CHATS#{_id(id_instance)}"
 
 
 def call(id_instance: int, id_call: str) -> dict[str, str]:
-    return {"PK": f"CALL#{id_instance}#{id_call}", "SK": CALL_SK}
+    return {"PK": f"CALL#{_id(id_instance)}#{_id(id_call)}", "SK": CALL_SK}
 
 
 def calls(id_instance: int) -> str:
     """GSI2 partition of an instance's calls (GSI2SK = timed(start, call id))."""
-    return f"CALLS#{id_instance}"
+    return f"CALLS#{_id(id_instance)}"
 
 
 def instance(id_instance: int) -> dict[str, str]:
-    return {"PK": f"INSTANCE#{id_instance}", "SK": INSTANCE_SK}
+    return {"PK": f"INSTANCE#{_id(id_instance)}", "SK": INSTANCE_SK}
 
 
 # What GSI2 carries besides its keys: exactly what the listings show (template.yaml holds the

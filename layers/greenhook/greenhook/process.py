@@ -8,7 +8,9 @@ handler fail for good is parked with the reason: kept, counted, never blocking t
 from __future__ import annotations
 
 import base64
+import binascii
 from dataclasses import replace
+from datetime import UTC, datetime
 from functools import cache
 
 from aws_lambda_powertools.utilities.batch import (
@@ -17,7 +19,6 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import (
-    BotoCoreError,
     ClientError,
     ConnectionError,
     HTTPClientError,
@@ -36,25 +37,32 @@ _TRANSIENT_CODES = {
     "RequestLimitExceeded",
     "ThrottlingException",
     "Throttling",
+    "ThrottledException",
+    "TooManyRequestsException",
     "InternalServerError",
     "InternalError",
     "ServiceUnavailable",
+    "ServiceUnavailableException",
     "TransactionConflictException",
+    "RequestTimeout",
+    "RequestTimeoutException",
     "SlowDown",
 }
 
 
 def is_transient(error: BaseException) -> bool:
-    """Throttling, service-side failures and network trouble: worth trying again later."""
+    """Throttling, service-side failures, network trouble and timeouts: worth trying again.
+
+    Everything else (a refused value, a missing resource, a bug) would fail the same way on
+    every delivery, so it must park the webhook rather than fail its record.
+    """
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return code in _TRANSIENT_CODES or status >= 500
-    return isinstance(error, ConnectionError | HTTPClientError)
-
-
-class TransientError(Exception):
-    """Raised to fail a record so SQS delivers it again."""
+        return code in _TRANSIENT_CODES or status >= 500 or status == 429
+    # ConnectionError covers connect timeouts and unreachable endpoints; HTTPClientError
+    # covers read timeouts and dropped connections.
+    return isinstance(error, ConnectionError | HTTPClientError | TimeoutError)
 
 
 @cache
@@ -75,12 +83,37 @@ def _attribute(record: SQSRecord, name: str) -> str | None:
 
 
 def read_body(record: SQSRecord, payloads: Payloads) -> bytes:
-    """The body exactly as ingest received it (from S3 or base64 where ingest put it so)."""
+    """The body exactly as ingest received it (from S3 or base64 where ingest put it so).
+
+    A message from another producer is taken as it is: a `body_encoding` that does not
+    decode leaves the message text itself as the body.
+    """
     if s3_key := _attribute(record, "payload_s3_key"):
         return payloads.get(s3_key)
     if _attribute(record, "body_encoding") == queue.BASE64:
-        return base64.b64decode(record.body)
-    return record.body.encode("utf-8")
+        try:
+            return base64.b64decode(record.body, validate=True)
+        except (binascii.Error, ValueError):
+            pass
+    return record.body.encode("utf-8", errors="surrogateescape")
+
+
+def received_at(record: SQSRecord) -> str:
+    """When ingest received the body (its `received_at`), else when SQS did (SentTimestamp,
+    epoch milliseconds): a message from another producer has only the latter. Always UTC ISO."""
+    stamped = _attribute(record, "received_at")
+    try:
+        when = datetime.fromisoformat(stamped) if stamped else None
+    except ValueError:
+        when = None
+    if when is None:
+        try:
+            when = datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, UTC)
+        except (TypeError, ValueError, OverflowError, OSError):
+            when = datetime.now(UTC)  # no attribute at all: at least the day it was handled
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def raw_webhook(record: SQSRecord, body: bytes, where: routing.Routing) -> RawWebhook:
@@ -88,7 +121,7 @@ def raw_webhook(record: SQSRecord, body: bytes, where: routing.Routing) -> RawWe
     return RawWebhook(
         sha256=queue.sha256_hex(body),
         body=body,
-        received_at=_attribute(record, "received_at") or record.attributes.sent_timestamp,
+        received_at=received_at(record),
         source_ip=_attribute(record, "source_ip"),
         payload_s3_key=_attribute(record, "payload_s3_key"),
         type_webhook=where.type_webhook,
@@ -108,27 +141,50 @@ def _park(raw: RawWebhook, reason: str, storage: Storage, payloads: Payloads) ->
     )
 
 
+def _failure(error: BaseException) -> str:
+    """An error as a parking reason: its kind and (bounded) message, never a traceback."""
+    return f"{type(error).__name__}: {str(error)[:500]}"
+
+
 def handle_record(record: SQSRecord, storage: Storage, payloads: Payloads) -> str:
-    """Archive, validate, dispatch one record; returns what happened (stored/parked)."""
+    """Archive, validate, dispatch one record; returns what happened (stored/parked).
+
+    Raises only for a transient failure (the record comes back later); any other failure
+    parks the webhook with its reason, so the rest of its chat goes on.
+    """
     body = read_body(record, payloads)
     where = routing.route(body)
     raw = raw_webhook(record, body, where)
+    if raw.payload_s3_key is None and len(body) > queue.INLINE_LIMIT:
+        # Only another producer's message gets here (ingest offloads such bodies itself):
+        # the archive item could not hold it.
+        key = queue.payload_key(raw.sha256, raw.received_at)
+        raw = replace(raw, payload_s3_key=payloads.put(key, body))
+    # First, and in a form that cannot be refused for its content: the exact bytes.
     if not storage.archive(raw, process_config().archive_retention_days):
         metrics.add_metric(name="WebhookDuplicate", unit=MetricUnit.Count, value=1)
-    if where.quarantine_reason:
-        _park(raw, where.quarantine_reason, storage, payloads)
-        return "parked"
     try:
-        webhook = parse_webhook(where.document)
-    except ValidationError as error:
-        _park(raw, validation_reason(where.type_webhook, error), storage, payloads)
-        return "parked"
-    outcome = dispatch(webhook, storage)
-    if outcome != "stored":
-        _park(raw, outcome, storage, payloads)
+        reason = where.quarantine_reason or _handle(where.document, storage)
+    except Exception as error:
+        if is_transient(error):
+            raise
+        logger.exception("webhook failed", extra={"type_webhook": where.type_webhook})
+        reason = f"failed: {_failure(error)}"
+    if reason:
+        _park(raw, reason, storage, payloads)
         return "parked"
     metrics.add_metric(name="WebhookStored", unit=MetricUnit.Count, value=1)
     return "stored"
+
+
+def _handle(document: dict, storage: Storage) -> str | None:
+    """Validate and dispatch a webhook: None once stored, else why it must be parked."""
+    try:
+        webhook = parse_webhook(document)
+    except ValidationError as error:
+        return validation_reason(document.get("typeWebhook"), error)
+    outcome = dispatch(webhook, storage)
+    return None if outcome == "stored" else outcome
 
 
 def validation_reason(type_webhook: str | None, error: ValidationError) -> str:
@@ -153,7 +209,7 @@ def dispatch(webhook: Webhook, storage: Storage) -> str:
             if is_transient(error):
                 raise
             logger.exception("handler failed", extra={"type_webhook": webhook.typeWebhook})
-            return f"handler failed: {type(error).__name__}: {error}"
+            return f"handler failed: {_failure(error)}"
     if webhook.timestamp is not None:
         storage.touch_instance(webhook.id_instance, webhook.timestamp)
     return "stored"
@@ -180,14 +236,16 @@ def replay_parked(storage: Storage, payloads: Payloads, limit: int = 1000) -> di
 def _record_handler(record: SQSRecord) -> str:
     try:
         return handle_record(record, _storage(), _payloads())
-    except (ClientError, BotoCoreError) as error:
-        # Transient or not, a failed archive/park write must not lose the record: it is
-        # retried and, past maxReceiveCount, kept in the DLQ.
-        logger.warning(
+    except Exception as error:
+        # Transient: the record comes back (and past maxReceiveCount waits in the DLQ).
+        # Anything else got here because even archiving or parking failed: keeping the
+        # record on the queue is then the only way not to lose it.
+        log = logger.warning if is_transient(error) else logger.exception
+        log(
             "record failed, left for redelivery",
             extra={
                 "message_id": record.message_id,
-                "error": str(error),
+                "error": _failure(error),
                 "transient": is_transient(error),
             },
         )

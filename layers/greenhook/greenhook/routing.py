@@ -10,9 +10,12 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
 
 QUARANTINE_GROUP = "quarantine"
 _MAX_GROUP_ID = 128
+_MAX_INT_DIGITS = 4000
 _GROUP_ID_UNSAFE = re.compile(r"[^A-Za-z0-9!-/:-@\[-`{-~]")
 
 
@@ -62,14 +65,26 @@ def message_group_id(id_instance: int | str | None, chat_id: str | None) -> str:
     return group
 
 
+def _integer(text: str) -> int | Decimal:
+    # Python refuses to turn more than 4,300 digits into an int; JSON has no such limit.
+    return int(text) if len(text) <= _MAX_INT_DIGITS else Decimal(text)
+
+
+def parse(body: bytes) -> Any:
+    """The body's JSON (any size of number); ValueError or RecursionError if it has none."""
+    return json.loads(body.decode("utf-8"), parse_int=_integer)
+
+
 def route(body: bytes) -> Routing:
     """Route a raw body; anything that is not a JSON object with a typeWebhook is quarantined."""
     try:
-        webhook = json.loads(body.decode("utf-8"))
+        webhook = parse(body)
     except UnicodeDecodeError:
         return Routing(QUARANTINE_GROUP, quarantine_reason="body is not valid UTF-8")
     except ValueError:
         return Routing(QUARANTINE_GROUP, quarantine_reason="body is not valid JSON")
+    except RecursionError:  # a body nested thousands of levels deep
+        return Routing(QUARANTINE_GROUP, quarantine_reason="body is nested too deeply to read")
     if not isinstance(webhook, dict):
         return Routing(QUARANTINE_GROUP, quarantine_reason="body is not a JSON object")
     type_webhook = webhook.get("typeWebhook")

@@ -25,6 +25,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from greenhook import keys
+from greenhook.storable import repaired, storable_item
 from greenhook.views import call_view, chat_view, instance_view, message_view
 
 # A message item is rewritten by every status, edit and reaction, and each rewrite costs one
@@ -54,9 +55,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _dynamo_value(value: Any) -> Any:
-    """A JSON-like value DynamoDB accepts (floats as Decimal)."""
-    return json.loads(json.dumps(value), parse_float=Decimal)
+def _size(text: str) -> int:
+    """Bytes of `text` in UTF-8, lone surrogates included (storage replaces them later)."""
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _compact_json(value: Any) -> str:
@@ -143,6 +144,12 @@ class Storage:
     ) -> bool:
         """One UpdateItem; `condition` is (attribute, "<" or ">", value): apply only if the
         stored attribute is absent or compares so with value. False if the condition failed."""
+        # Whatever a webhook holds is made storable here, where every update passes.
+        (key, set_, set_if_absent, add, condition), repairs = storable_item(
+            (key, set_, set_if_absent, add, condition)
+        )
+        if repairs:
+            add = {**(add or {}), "repairs": repairs}
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
 
@@ -203,9 +210,15 @@ class Storage:
             condition=(version_attribute, "<", version),
         )
 
+    def _put(self, item: dict, **request: Any) -> None:
+        item, repairs = storable_item(item)
+        if repairs:
+            item["repairs"] = repairs
+        self.table.put_item(Item=item, **request)
+
     def _put_once(self, item: dict) -> bool:
         try:
-            self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
+            self._put(item, ConditionExpression="attribute_not_exists(PK)")
         except ClientError as error:
             if _is_condition_failure(error):
                 return False
@@ -225,10 +238,12 @@ class Storage:
             item["body"] = text
         else:
             item["body_binary"] = raw.body
-        optional = {
+        optional = {  # read from the body, so bounded: the item must not outgrow 400 KB
             "source_ip": raw.source_ip,
-            "type_webhook": raw.type_webhook,
-            "id_instance": raw.id_instance,
+            "type_webhook": raw.type_webhook[:200] if raw.type_webhook else None,
+            "id_instance": raw.id_instance[:200]
+            if isinstance(raw.id_instance, str)
+            else raw.id_instance,
             "timestamp": raw.timestamp,
         }
         item.update({k: v for k, v in optional.items() if v is not None})
@@ -319,21 +334,21 @@ class Storage:
         """Attributes that hold messageData: inline when small, else a CONTENT item or S3."""
         slim, thumbnail_bytes = without_thumbnails(content.message_data)
         slim_json = _compact_json(slim)
-        if not thumbnail_bytes and len(slim_json.encode()) <= INLINE_MESSAGE_DATA_LIMIT:
+        if not thumbnail_bytes and _size(slim_json) <= INLINE_MESSAGE_DATA_LIMIT:
             return {"message_data": slim_json}
         full_json = _compact_json(content.message_data)
         key = keys.message(content.id_instance, content.id_message)
         item: dict[str, Any] = {"PK": key["PK"], "SK": keys.CONTENT_SK}
-        if len(full_json.encode()) <= CONTENT_ITEM_LIMIT:
+        if _size(full_json) <= CONTENT_ITEM_LIMIT:
             item["message_data"] = full_json
         else:
             if self.payloads is None:
                 raise RuntimeError("message content over the item limit and no bucket to hold it")
             item["message_data_s3_key"] = self.payloads.put_message_data(
-                content.id_instance, content.id_message, full_json.encode()
+                content.id_instance, content.id_message, repaired(full_json).encode()
             )
-        self.table.put_item(Item=item)  # same content on every delivery: idempotent
-        inline = slim_json if len(slim_json.encode()) <= INLINE_MESSAGE_DATA_LIMIT else None
+        self._put(item)  # same content on every delivery: idempotent
+        inline = slim_json if _size(slim_json) <= INLINE_MESSAGE_DATA_LIMIT else None
         return {"message_data": inline, "content_item": True, "thumbnail_bytes": thumbnail_bytes}
 
     def put_message(self, content: MessageContent) -> None:
@@ -513,7 +528,7 @@ class Storage:
             keys.chat(id_instance, chat_id),
             "avatar_version",
             keys.timed(timestamp, _compact_json(avatar)),
-            {"avatar": _dynamo_value(avatar), "avatar_at": timestamp},
+            {"avatar": avatar, "avatar_at": timestamp},
             {"id_instance": id_instance, "chat_id": chat_id},
         )
 
@@ -605,7 +620,7 @@ class Storage:
             id_instance,
             "device",
             keys.timed(timestamp, _compact_json(device)),
-            {"device": _dynamo_value(device), "device_timestamp": timestamp},
+            {"device": device, "device_timestamp": timestamp},
         )
 
     def put_quota(self, id_instance: int, quota: dict, timestamp: int | None) -> bool:
@@ -614,7 +629,7 @@ class Storage:
             id_instance,
             "quota",
             keys.timed(timestamp, _compact_json(quota)),
-            {"quota": _dynamo_value(quota), "quota_timestamp": timestamp},
+            {"quota": quota, "quota_timestamp": timestamp},
         )
 
     def touch_instance(self, id_instance: int, timestamp: int) -> bool:
@@ -671,15 +686,18 @@ class Payloads:
     def get(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
+    def put(self, key: str, body: bytes) -> str:
+        """Keep a body under `key`; returns the key."""
+        self.client.put_object(
+            Bucket=self.bucket, Key=key, Body=body, ContentType="application/json"
+        )
+        return key
+
     MESSAGES_PREFIX = "messages/"  # message content too large for an item; never expires
 
     def put_message_data(self, id_instance: int, id_message: str, data: bytes) -> str:
         """Keep a message's full content (thumbnails and all); returns its key."""
-        key = f"{self.MESSAGES_PREFIX}{id_instance}/{id_message}.json"
-        self.client.put_object(
-            Bucket=self.bucket, Key=key, Body=data, ContentType="application/json"
-        )
-        return key
+        return self.put(f"{self.MESSAGES_PREFIX}{id_instance}/{id_message}.json", data)
 
     def keep(self, key: str) -> str:
         """Copy a payload out of the expiring prefix (for parked webhooks); returns the new key."""

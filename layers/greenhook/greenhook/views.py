@@ -87,6 +87,7 @@ def message_view(item: dict, brief: bool = False) -> dict:
         "deleted_at": deletions[0][0] if deletions else None,
         "poll_votes": json.loads(poll_votes) if poll_votes else None,
         "message_data": json.loads(inline) if inline else None,
+        "repairs": item.get("repairs") or [],  # what storage changed to keep it (storable)
     }
 
 
