@@ -80,7 +80,9 @@ def _body(event: dict) -> bytes:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             raise BadRequest("body is not valid base64") from None
-    return body.encode("utf-8", errors="surrogateescape")
+    # A string from API Gateway is valid Unicode; one that is not (a direct invoke) is kept
+    # as its bytes, lone surrogates included, rather than failing the request.
+    return body.encode("utf-8", errors="surrogatepass")
 
 
 def _check_sender(event: dict, source_ip: str | None) -> None:

@@ -95,7 +95,7 @@ def read_body(record: SQSRecord, payloads: Payloads) -> bytes:
             return base64.b64decode(record.body, validate=True)
         except (binascii.Error, ValueError):
             pass
-    return record.body.encode("utf-8", errors="surrogateescape")
+    return record.body.encode("utf-8", errors="surrogatepass")
 
 
 def received_at(record: SQSRecord) -> str:
