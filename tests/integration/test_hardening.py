@@ -83,13 +83,63 @@ def test_a_4000_digit_number_is_archived_and_the_webhook_handled(processing):
 
 
 def test_lone_surrogates_are_replaced_and_recorded(processing):
-    body = json.dumps(text_message("SURROGATE", "ok \ud800 and \udfff")).encode()
+    webhook = text_message("SURROGATE", "ok \ud800 and \udfff", chat="\udc00@c.us")
+    body = json.dumps(webhook).encode()
     assert b"\\ud800" in body  # JSON's escape: valid UTF-8 bytes, an invalid string once parsed
     assert processing.deliver(body) == "stored"
     message = processing.storage.get_message(7103220992, "SURROGATE")
     assert message["text"] == "ok \ufffd and \ufffd"
-    assert message["repairs"] == [storable.SURROGATES]
+    assert message["chat_id"] == "\ufffd@c.us"
     assert archived_bytes(processing, body) == body
+    assert processing.storage.get_archived(sha256_hex(body))["repairs"] == [storable.SURROGATES]
+
+
+def test_values_nested_deeper_than_the_models_serialise_are_kept_as_json(processing):
+    webhook = text_message("DEEP-EXTRA", "deep")
+    webhook["messageData"]["x"] = json.loads("[" * 300 + "]" * 300)
+    body = json.dumps(webhook).encode()
+    assert processing.deliver(body) == "stored"
+    stored = processing.storage.get_message(7103220992, "DEEP-EXTRA")
+    assert stored["text"] == "deep"
+    assert processing.storage.get_archived(sha256_hex(body))["repairs"] == [storable.NESTING]
+
+
+def test_an_edit_longer_than_a_key_shows_its_whole_text(processing):
+    chat = "79003334455@c.us"
+    original = text_message("LONG-EDIT-1", "short", chat=chat)
+    edit = dict(original, idMessage="LONG-EDIT-2", timestamp=1700000500)
+    long_text = "edited " * 200  # the event's text is far longer than any key may be
+    edit["messageData"] = {
+        "typeMessage": "editedMessage",
+        "editedMessageData": {"textMessage": long_text, "stanzaId": "LONG-EDIT-1"},
+    }
+    assert processing.deliver(json.dumps(original).encode()) == "stored"
+    assert processing.deliver(json.dumps(edit).encode()) == "stored"
+    assert processing.storage.get_message(7103220992, "LONG-EDIT-1")["text"] == long_text
+
+
+@pytest.mark.parametrize("id_instance", [6161, 6162])
+def test_absurd_timestamps_keep_the_instance_writable_in_any_order(processing, id_instance):
+    states = [
+        (10**40, "starting"),
+        (10**40 + 1, "authorized"),
+        (-(10**40), "blocked"),
+        (1700000000, "notAuthorized"),
+    ]
+    if id_instance == 6162:
+        states.reverse()
+    for stamp, state in states:
+        webhook = {
+            "typeWebhook": "stateInstanceChanged",
+            "instanceData": {"idInstance": id_instance, "wid": "1@c.us"},
+            "timestamp": stamp,
+            "stateInstance": state,
+        }
+        assert processing.deliver(json.dumps(webhook).encode()) == "stored"
+    # Both absurd times are held to the same bound, so the state's name settles the tie.
+    instance = processing.storage.get_instance(id_instance)
+    assert instance["state_instance"] == "starting"
+    assert instance["last_webhook_at"] == 10**20 - 1
 
 
 def test_empty_strings_and_odd_floats_are_stored(processing):

@@ -40,7 +40,9 @@ def _forms(value: str) -> set[bytes]:
     Comparing fixed-length digests keeps even the token's length out of the timing.
     """
     value = value.strip()
-    return {hashlib.sha256(form.encode()).digest() for form in (value, _strip_scheme(value))}
+    # surrogatepass: a header that is not valid Unicode still gets a digest (and a 401).
+    forms = (value, _strip_scheme(value))
+    return {hashlib.sha256(form.encode("utf-8", "surrogatepass")).digest() for form in forms}
 
 
 def authorization_matches(header: str | None, tokens: Iterable[str]) -> bool:

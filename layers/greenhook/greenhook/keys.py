@@ -43,10 +43,19 @@ def _id(value: object) -> str:
 _MAX_TIMESTAMP = 10**20 - 1
 
 
+def bounded(number: int) -> int:
+    """A webhook's time or count as an order can use it: absurd values held to +-10**20."""
+    return max(-_MAX_TIMESTAMP, min(number, _MAX_TIMESTAMP))
+
+
 def timed(timestamp: int | None, tail: str) -> str:
     """`<12-digit timestamp>#<tail>`: sorts by time, then by tail (a stable tie-break)."""
-    stamp = max(-_MAX_TIMESTAMP, min(timestamp or 0, _MAX_TIMESTAMP))
-    return f"{stamp:012d}#{_id(tail)}"
+    return f"{bounded(timestamp or 0):012d}#{tail}"
+
+
+def timed_key(timestamp: int | None, id_: str) -> str:
+    """`timed` for a sort key: an id too long for a key is shortened (see _id)."""
+    return timed(timestamp, _id(id_))
 
 
 def webhook(sha256: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
@@ -25,7 +26,7 @@ from botocore.exceptions import (
 )
 from pydantic import ValidationError
 
-from greenhook import queue, routing
+from greenhook import queue, routing, storable
 from greenhook.config import process_config
 from greenhook.dispatch import load_handler_modules, registry
 from greenhook.models import Webhook, parse_webhook
@@ -116,9 +117,12 @@ def received_at(record: SQSRecord) -> str:
     return when.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-def raw_webhook(record: SQSRecord, body: bytes, where: routing.Routing) -> RawWebhook:
+def raw_webhook(
+    record: SQSRecord, body: bytes, where: routing.Routing, repairs: Iterable[str] = ()
+) -> RawWebhook:
     """The body with what ingest recorded about it and what it says about itself."""
     return RawWebhook(
+        repairs=tuple(sorted(repairs)),
         sha256=queue.sha256_hex(body),
         body=body,
         received_at=received_at(record),
@@ -154,7 +158,8 @@ def handle_record(record: SQSRecord, storage: Storage, payloads: Payloads) -> st
     """
     body = read_body(record, payloads)
     where = routing.route(body)
-    raw = raw_webhook(record, body, where)
+    document, repairs = _readable(where)
+    raw = raw_webhook(record, body, where, repairs)
     if raw.payload_s3_key is None and len(body) > queue.INLINE_LIMIT:
         # Only another producer's message gets here (ingest offloads such bodies itself):
         # the archive item could not hold it.
@@ -164,7 +169,7 @@ def handle_record(record: SQSRecord, storage: Storage, payloads: Payloads) -> st
     if not storage.archive(raw, process_config().archive_retention_days):
         metrics.add_metric(name="WebhookDuplicate", unit=MetricUnit.Count, value=1)
     try:
-        reason = where.quarantine_reason or _handle(where.document, storage)
+        reason = where.quarantine_reason or _handle(document, storage)
     except Exception as error:
         if is_transient(error):
             raise
@@ -175,6 +180,17 @@ def handle_record(record: SQSRecord, storage: Storage, payloads: Payloads) -> st
         return "parked"
     metrics.add_metric(name="WebhookStored", unit=MetricUnit.Count, value=1)
     return "stored"
+
+
+def _readable(where: routing.Routing) -> tuple[dict | None, set[str]]:
+    """The webhook's document as the models can take it, and what had to be repaired."""
+    repairs: set[str] = set()
+    if where.document is None:
+        return None, repairs
+    document = storable.readable(where.document, repairs)
+    if repairs:
+        logger.warning("webhook repaired to be read", extra={"repairs": sorted(repairs)})
+    return document, repairs
 
 
 def _handle(document: dict, storage: Storage) -> str | None:
@@ -224,7 +240,7 @@ def replay_parked(storage: Storage, payloads: Payloads, limit: int = 1000) -> di
         outcome = "not a webhook"
         if not where.quarantine_reason:
             try:
-                outcome = dispatch(parse_webhook(where.document), storage)
+                outcome = dispatch(parse_webhook(_readable(where)[0]), storage)
             except ValidationError:
                 outcome = "invalid"
         if outcome == "stored":

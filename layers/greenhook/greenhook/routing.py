@@ -55,7 +55,8 @@ def instance_id_of(webhook: dict) -> int | str | None:
 
 def message_group_id(id_instance: int | str | None, chat_id: str | None) -> str:
     """`<idInstance>:<chatId>`, or `<idInstance>` for instance events, made SQS-safe."""
-    group = str(id_instance) if id_instance is not None else "unknown-instance"
+    # Never empty: SQS refuses an empty group id, and ingest would answer 503 for 24 hours.
+    group = str(id_instance) if id_instance not in (None, "") else "unknown-instance"
     if chat_id:
         group = f"{group}:{chat_id}"
     group = _GROUP_ID_UNSAFE.sub("_", group)

@@ -21,6 +21,8 @@ from boto3.dynamodb.types import DYNAMODB_CONTEXT
 
 # DynamoDB allows 32 levels; the item's own attribute map is the first.
 MAX_DEPTH = 30
+# Far beyond any GREEN-API shape (six levels); pydantic serialises at most 255.
+MAX_DOCUMENT_DEPTH = 64
 SURROGATES = "lone surrogates replaced"
 NUMBERS = "numbers out of DynamoDB's range kept as text"
 NESTING = "values nested too deep kept as JSON text"
@@ -49,7 +51,9 @@ def repaired(text: str) -> str:
     return _LONE_SURROGATE.sub("\ufffd", text)
 
 
-def storable(value: Any, repairs: set[str], depth: int = 1) -> Any:
+def storable(
+    value: Any, repairs: set[str], depth: int = 1, *, max_depth: int = MAX_DEPTH, numbers=True
+) -> Any:
     """`value` as DynamoDB takes it (floats as Decimal); adds each repair made to `repairs`."""
     if isinstance(value, str):
         if _LONE_SURROGATE.search(value):
@@ -59,22 +63,33 @@ def storable(value: Any, repairs: set[str], depth: int = 1) -> Any:
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float | decimal.Decimal):
+        if not numbers:
+            return value
         number, repair = _number(value)
         if repair:
             repairs.add(repair)
         return number
-    if isinstance(value, dict | list | tuple) and depth >= MAX_DEPTH:
+    if isinstance(value, dict | list | tuple) and depth >= max_depth:
         repairs.add(NESTING)
         return storable(_json_text(value), repairs, depth)
+
+    def inner(item: Any, level: int) -> Any:
+        return storable(item, repairs, level, max_depth=max_depth, numbers=numbers)
+
     if isinstance(value, dict):
-        return {
-            storable(k, repairs, depth): storable(v, repairs, depth + 1) for k, v in value.items()
-        }
+        return {inner(k, depth): inner(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [storable(v, repairs, depth + 1) for v in value]
+        return [inner(v, depth + 1) for v in value]
     if isinstance(value, set | frozenset):
-        return {storable(v, repairs, depth) for v in value}
+        return {inner(v, depth) for v in value}
     return value  # bytes and boto3's Binary are stored as they are
+
+
+def readable(document: dict, repairs: set[str]) -> dict:
+    """A parsed webhook as the models can take it: lone surrogates replaced (pydantic refuses
+    them in its string fields) and values nested past MAX_DOCUMENT_DEPTH kept as JSON text
+    (pydantic cannot serialise them back). Numbers stay as they are: storage sees to them."""
+    return storable(document, repairs, 0, max_depth=MAX_DOCUMENT_DEPTH, numbers=False)
 
 
 def storable_item(item: dict) -> tuple[dict, set[str]]:

@@ -98,6 +98,7 @@ class RawWebhook:
     type_webhook: str | None = None
     id_instance: int | str | None = None
     timestamp: int | None = None
+    repairs: tuple[str, ...] = ()  # what was changed to read it (greenhook.storable)
 
     def text(self) -> str | None:
         try:
@@ -213,7 +214,7 @@ class Storage:
     def _put(self, item: dict, **request: Any) -> None:
         item, repairs = storable_item(item)
         if repairs:
-            item["repairs"] = repairs
+            item["repairs"] = set(item.get("repairs") or ()) | repairs
         self.table.put_item(Item=item, **request)
 
     def _put_once(self, item: dict) -> bool:
@@ -245,6 +246,7 @@ class Storage:
             if isinstance(raw.id_instance, str)
             else raw.id_instance,
             "timestamp": raw.timestamp,
+            "repairs": set(raw.repairs) or None,
         }
         item.update({k: v for k, v in optional.items() if v is not None})
         return item
@@ -370,7 +372,7 @@ class Storage:
             "text_truncated": True if text is not None and len(text) > len(preview or "") else None,
             "stanza_id": content.stanza_id,
             "GSI2PK": keys.chat_timeline(content.id_instance, content.chat_id),
-            "GSI2SK": keys.timed(content.timestamp, content.id_message),
+            "GSI2SK": keys.timed_key(content.timestamp, content.id_message),
             **self._place_content(content),
         }
         self._update(keys.message(content.id_instance, content.id_message), set_=attributes)
@@ -389,7 +391,7 @@ class Storage:
                 "last_sender_name": content.sender_name,
                 "last_text": preview[:200] if preview else preview,
                 "GSI2PK": keys.chats_by_activity(content.id_instance),
-                "GSI2SK": keys.timed(content.timestamp, content.chat_id),
+                "GSI2SK": keys.timed_key(content.timestamp, content.chat_id),
             },
         )
 
@@ -544,13 +546,14 @@ class Storage:
         """One status of a call; the call is listed by its earliest status time."""
         key = keys.call(id_instance, id_call)
         event = _event(timestamp, status)
+        timestamp = keys.bounded(timestamp)  # compared as a number: it must stay one
         common = {"id_instance": id_instance, "id_call": id_call, **details}
         started = self._update(
             key,
             set_={
                 "started_at": timestamp,
                 "GSI2PK": keys.calls(id_instance),
-                "GSI2SK": keys.timed(timestamp, id_call),
+                "GSI2SK": keys.timed_key(timestamp, id_call),
             },
             set_if_absent=common,
             add={"call_events": {event}},
@@ -561,6 +564,7 @@ class Storage:
 
     def put_call_duration(self, id_instance: int, id_call: str, duration: int) -> None:
         """The longest duration reported wins (a later webhook of the call knows more)."""
+        duration = keys.bounded(duration)  # compared as a number: it must stay one
         self._update(
             keys.call(id_instance, id_call),
             set_={"duration": duration},
@@ -637,7 +641,7 @@ class Storage:
         return self._newest_wins(
             keys.instance(id_instance),
             "last_webhook_at",
-            timestamp,
+            keys.bounded(timestamp),  # compared as a number: it must stay one
             {},
             self._instance_identity(id_instance),
         )
@@ -665,6 +669,7 @@ def _archive_view(item: dict) -> dict:
         "id_instance": item.get("id_instance"),
         "body": item.get("body"),
         "payload_s3_key": item.get("payload_s3_key"),
+        "repairs": item.get("repairs") or [],
     }
 
 
