@@ -23,8 +23,13 @@ from greenhook import auth, queue, routing, tokens
 from greenhook.config import ConfigError, ingest_config
 from greenhook.observability import MetricUnit, logger, metrics
 
+# Every wait bounded so that ingest answers its own 503 before the function's Timeout (15 s)
+# stops it: two attempts of at most 1 + 3 s, and standard back-off's at most 1 s between
+# them, per call; a large body makes two calls (S3, then SQS): 14 s at the very worst.
 _CLIENT_CONFIG = Config(
-    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
+    connect_timeout=1,
+    read_timeout=3,
+    retries={"mode": "standard", "total_max_attempts": 2},
 )
 
 
