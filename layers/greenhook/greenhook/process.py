@@ -14,11 +14,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
 
+import boto3
 from aws_lambda_powertools.utilities.batch import (
     SqsFifoPartialProcessor,
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
     ConnectionError,
@@ -71,11 +73,21 @@ def _payloads() -> Payloads:
     return Payloads(process_config().payload_bucket)
 
 
+# Set here, not left to botocore's defaults (which changed between releases, and wait 60 s
+# for a read): a hanging call fails its record long before the 30 s Timeout ends the batch.
+_CLIENT_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"mode": "standard", "total_max_attempts": 4},
+)
+
+
 @cache
 def _storage() -> Storage:
     # First use is the cold start: the user's handler modules register themselves now.
     load_handler_modules(process_config().extra_handler_modules)
-    return Storage(process_config().table_name, payloads=_payloads())
+    dynamodb = boto3.resource("dynamodb", config=_CLIENT_CONFIG)
+    return Storage(process_config().table_name, dynamodb, payloads=_payloads())
 
 
 def _attribute(record: SQSRecord, name: str) -> str | None:
