@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from botocore.exceptions import ClientError, ReadTimeoutError
 
 from greenhook import storable
-from greenhook.process import handle_record, is_transient, received_at
+from greenhook.process import handle_record, received_at
 from greenhook.queue import sha256_hex
 from greenhook_dev.poller import sqs_record
 
@@ -275,36 +274,3 @@ def test_a_foreign_base64_flag_on_plain_text_keeps_the_text(processing):
     encoded = base64.b64encode(text.replace("FOREIGN-B64", "FOREIGN-B64-2").encode()).decode()
     record = foreign_record(encoded, attributes={"body_encoding": "base64"}, n=5)
     assert handle_record(SQSRecord(record), processing.storage, processing.payloads) == "stored"
-
-
-# -- which errors fail a record ----------------------------------------------------------------
-
-
-def client_error(code: str, status: int) -> ClientError:
-    return ClientError(
-        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
-        "UpdateItem",
-    )
-
-
-@pytest.mark.parametrize(
-    ("error", "transient"),
-    [
-        (client_error("ProvisionedThroughputExceededException", 400), True),
-        (client_error("ThrottlingException", 400), True),
-        (client_error("TooManyRequestsException", 429), True),
-        (client_error("InternalServerError", 500), True),
-        (client_error("ServiceUnavailable", 503), True),
-        (client_error("Whatever", 502), True),
-        (ReadTimeoutError(endpoint_url="https://dynamodb"), True),
-        (TimeoutError(), True),
-        (client_error("ValidationException", 400), False),
-        (client_error("ConditionalCheckFailedException", 400), False),
-        (client_error("AccessDeniedException", 400), False),
-        (client_error("ResourceNotFoundException", 400), False),
-        (KeyError("bug"), False),
-        (RecursionError(), False),
-    ],
-)
-def test_only_throttling_server_errors_network_and_timeouts_are_transient(error, transient):
-    assert is_transient(error) is transient

@@ -65,7 +65,11 @@ def _client_error(code: str, status: int) -> ClientError:
         (_client_error("AccessDeniedException", 400), False),
         (EndpointConnectionError(endpoint_url="https://dynamodb"), True),
         (ReadTimeoutError(endpoint_url="https://dynamodb"), True),
+        (_client_error("TooManyRequestsException", 429), True),
+        (_client_error("ConditionalCheckFailedException", 400), False),
+        (TimeoutError(), True),
         (ValueError("bug"), False),
+        (RecursionError(), False),
     ],
 )
 def test_only_throttling_service_and_network_errors_are_transient(error, transient):
