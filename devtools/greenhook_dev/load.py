@@ -23,7 +23,6 @@ figures block (or `--json`); exits 1 when a check fails.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import json
 import math
@@ -42,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import requests
 
+from greenhook.queue import sha256_hex
 from greenhook_dev.webhooks import Instance
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ def expected_state(id_instance: int, documents: list[dict]) -> Expected:
             m.quoted = data["extendedTextMessageData"]["stanzaId"]
     return Expected(
         id_instance=id_instance,
-        bodies={_sha256(_body(d)) for d in documents},
+        bodies={sha256_hex(_body(d)) for d in documents},
         messages=messages,
         last_webhook_at=max(d["timestamp"] for d in documents),
     )
@@ -161,10 +161,6 @@ def expected_state(id_instance: int, documents: list[dict]) -> Expected:
 # -- the run's webhooks ---------------------------------------------------------------------
 def _body(document: dict) -> bytes:
     return json.dumps(document, ensure_ascii=False).encode()
-
-
-def _sha256(body: bytes) -> str:
-    return hashlib.sha256(body).hexdigest()
 
 
 def chat_ids(count: int) -> list[str]:
@@ -289,7 +285,7 @@ def build_plan(
         budget = unique // chats + (index < unique % chats)
         documents += conversation(instance, chat_id, index, budget, start, rng)
     bodies = [_body(d) for d in documents]
-    if len({_sha256(b) for b in bodies}) != len(bodies):
+    if len({sha256_hex(b) for b in bodies}) != len(bodies):
         raise AssertionError("generated bodies are not all distinct")
 
     order = list(range(unique))
@@ -370,13 +366,13 @@ class Sender:
             self.tally.answers[answer] += 1
             if status == 200:
                 if not _accepted(response):  # e.g. quarantined: kept, but not as a webhook
-                    self.tally.quarantined.append(_sha256(body))
+                    self.tally.quarantined.append(sha256_hex(body))
                 self.tally.accepted += 1
                 self.tally.accepted_resends += resend
                 return
             if time.monotonic() > self.deadline:
                 break
-        self.tally.lost.append(_sha256(body))
+        self.tally.lost.append(sha256_hex(body))
 
     def run(self, jobs: Iterator[Send], lock: threading.Lock) -> None:
         while True:
@@ -470,7 +466,7 @@ def archive_differences(expected: Expected, archived: list[tuple[str, bytes | No
         if count > 1:
             differences.append(f"archive: body {sha[:12]} archived {count} times")
     for sha, body in archived:
-        if body is not None and _sha256(body) != sha:
+        if body is not None and sha256_hex(body) != sha:
             differences.append(f"archive: body {sha[:12]} is not the bytes sent")
     return differences
 
