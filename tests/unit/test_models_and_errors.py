@@ -3,7 +3,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from pydantic import ValidationError
 
 from greenhook.models import StateInstanceChanged, UnknownWebhook, parse_webhook
-from greenhook.process import is_transient
+from greenhook.transient import is_transient
 
 
 def test_state_change_parses_into_its_model(event_json):

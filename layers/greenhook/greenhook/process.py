@@ -21,11 +21,6 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.config import Config
-from botocore.exceptions import (
-    ClientError,
-    ConnectionError,
-    HTTPClientError,
-)
 from pydantic import ValidationError
 
 from greenhook import queue, routing, storable
@@ -34,38 +29,7 @@ from greenhook.dispatch import load_handler_modules, registry
 from greenhook.models import Webhook, parse_webhook
 from greenhook.observability import MetricUnit, logger, metrics
 from greenhook.storage import Payloads, RawWebhook, Storage
-
-_TRANSIENT_CODES = {
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "ThrottlingException",
-    "Throttling",
-    "ThrottledException",
-    "TooManyRequestsException",
-    "InternalServerError",
-    "InternalError",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "TransactionConflictException",
-    "RequestTimeout",
-    "RequestTimeoutException",
-    "SlowDown",
-}
-
-
-def is_transient(error: BaseException) -> bool:
-    """Throttling, service-side failures, network trouble and timeouts: worth trying again.
-
-    Everything else (a refused value, a missing resource, a bug) would fail the same way on
-    every delivery, so it must park the webhook rather than fail its record.
-    """
-    if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code", "")
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return code in _TRANSIENT_CODES or status >= 500 or status == 429
-    # ConnectionError covers connect timeouts and unreachable endpoints; HTTPClientError
-    # covers read timeouts and dropped connections.
-    return isinstance(error, ConnectionError | HTTPClientError | TimeoutError)
+from greenhook.transient import is_transient
 
 
 @cache
