@@ -11,7 +11,7 @@ LAYER_LOCK := layers/greenhook/requirements.lock
 
 include mk/python313.mk
 
-.PHONY: install lock run test unit integration e2e lint format bench load clean \
+.PHONY: install lock run test unit integration e2e lint format bench load schemas clean \
 	register settings rotate-token unregister
 
 install: $(STAMP)
@@ -86,6 +86,10 @@ bench: install  # ARGS="--only d,e" for some of the figures
 # make load ARGS=...: the load and fault check against the local stack (issue 8)
 load: install
 	$(BIN)/python -m greenhook_dev.load $(ARGS)
+
+# After editing schemas/events/*.json: write them into template.yaml's schema registry.
+schemas: install
+	$(BIN)/python -m greenhook_dev.event_schemas --write
 
 # GREEN-API registration by hand: the local stack by default, ARGS="--stack NAME" for AWS.
 register settings rotate-token unregister: install

@@ -57,6 +57,14 @@ ALLOWED_ACTIONS = {
         "sqs:GetQueueAttributes",
     },
     "RegisterFunction": {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"},
+    "PublishFunction": {
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+        "events:PutEvents",
+        "sqs:SendMessage",
+    },
 }
 
 ELF_MACHINE_AARCH64 = 0xB7
@@ -126,8 +134,8 @@ def test_process_reads_the_queue_with_partial_failures_and_a_concurrency_cap(
         r["Properties"]
         for r in template["Resources"].values()
         if r["Type"] == "AWS::Lambda::EventSourceMapping"
+        and r["Properties"]["FunctionName"] == {"Ref": "ProcessFunction"}
     )
-    assert event["FunctionName"] == {"Ref": "ProcessFunction"}
     assert event["EventSourceArn"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]}
     assert "ReportBatchItemFailures" in event["FunctionResponseTypes"]
     assert 1 <= event["BatchSize"] <= 10  # a FIFO event source allows at most 10
@@ -135,6 +143,52 @@ def test_process_reads_the_queue_with_partial_failures_and_a_concurrency_cap(
     concurrency = event["ScalingConfig"]["MaximumConcurrency"]
     assert concurrency == {"Ref": "ProcessMaxConcurrency"}
     assert template["Parameters"]["ProcessMaxConcurrency"]["MinValue"] >= 2  # AWS minimum
+
+
+def test_publish_reads_the_table_stream_with_partial_failures_and_a_failure_destination(
+    template: dict,
+) -> None:
+    from greenhook.changes import EVENT_SORT_KEYS, PARKED_SK
+
+    (event,) = (
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+        and r["Properties"]["FunctionName"] == {"Ref": "PublishFunction"}
+    )
+    stream = template["Resources"]["WebhookTable"]["Properties"]["StreamSpecification"]
+    assert stream["StreamViewType"] == "NEW_AND_OLD_IMAGES"  # changes are old vs new
+    assert event["EventSourceArn"] == {"Fn::GetAtt": ["WebhookTable", "StreamArn"]}
+    assert "ReportBatchItemFailures" in event["FunctionResponseTypes"]
+    assert event["BisectBatchOnFunctionError"] is True
+    assert event["StartingPosition"] == "TRIM_HORIZON"  # nothing before the first poll is lost
+    assert event["MaximumRecordAgeInSeconds"] == 86400  # the stream keeps records 24 h
+    destination = event["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}
+    # The filters let through exactly the items whose changes can be events.
+    patterns = [json.loads(f["Pattern"]) for f in event["FilterCriteria"]["Filters"]]
+    assert patterns[0]["dynamodb"]["Keys"]["SK"]["S"] == list(EVENT_SORT_KEYS)
+    assert patterns[1] == {
+        "eventName": ["INSERT"],
+        "dynamodb": {"Keys": {"SK": {"S": [PARKED_SK]}}},
+    }
+
+
+def test_failed_events_alarm_on_the_first_one(resources: dict) -> None:
+    alarm = resources["FailedEventsAlarm"]["Properties"]
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["FailedEventsQueue", "QueueName"]}}
+    ]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
+def test_the_bus_has_an_archive_unless_its_retention_is_zero(template: dict) -> None:
+    archive = template["Resources"]["EventBusArchive"]
+    assert archive["Properties"]["SourceArn"] == {"Fn::GetAtt": ["EventBus", "Arn"]}
+    assert template["Conditions"][archive["Condition"]] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "EventArchiveRetentionDays"}, 0]}]
+    }
 
 
 # -- table and bucket ---------------------------------------------------------------------
@@ -160,7 +214,7 @@ def test_bucket_lifecycle_expires_payloads_but_keeps_parked_bodies(resources: di
 # -- functions and layer ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["IngestFunction", "ProcessFunction"])
+@pytest.mark.parametrize("name", ["IngestFunction", "ProcessFunction", "PublishFunction"])
 def test_functions_run_python313_on_arm64_with_the_layer(template: dict, name: str) -> None:
     props = _function_props(template, name)
     assert props["Runtime"] == "python3.13"
@@ -188,6 +242,7 @@ def test_every_artifact_builds_with_its_makefile_target(resources: dict) -> None
         "GreenhookLayer",
         "IngestFunction",
         "ProcessFunction",
+        "PublishFunction",
         "RegisterFunction",
     }
     for name, code_uri in built.items():
@@ -196,7 +251,7 @@ def test_every_artifact_builds_with_its_makefile_target(resources: dict) -> None
         assert re.search(rf"^build-{name}:", makefile, re.MULTILINE), name
 
 
-@pytest.mark.parametrize("name", ["IngestFunction", "ProcessFunction", "RegisterFunction"])
+@pytest.mark.parametrize("name", sorted(ALLOWED_ACTIONS))
 def test_functions_get_exactly_the_permissions_their_code_uses(resources: dict, name: str) -> None:
     policies = resources[name]["Properties"]["Policies"]
     # Inline statements only: SAM policy templates grant more than the code calls.
@@ -278,6 +333,9 @@ def test_outputs_give_what_an_operator_needs(template: dict) -> None:
         "TableName",
         "TokenSecretArn",
         "PayloadBucketName",
+        "EventBusName",
+        "EventBusArn",
+        "FailedEventsQueueUrl",
     }
     url = template["Outputs"]["WebhookUrl"]["Value"]["Fn::Sub"]
     assert url.endswith("/green-api/webhook")
@@ -358,7 +416,7 @@ def test_sam_build_ships_bytecode_lambda_will_use(sam_build: Path) -> None:
 
 
 @pytest.mark.sam
-@pytest.mark.parametrize("name", ["IngestFunction", "ProcessFunction"])
+@pytest.mark.parametrize("name", ["IngestFunction", "ProcessFunction", "PublishFunction"])
 def test_sam_build_ships_only_the_handler_in_functions(sam_build: Path, name: str) -> None:
     files = sorted(p.name for p in (sam_build / name).iterdir())
     assert files == ["app.py"]
@@ -451,7 +509,12 @@ def test_sams_transform_adds_no_managed_policy_beyond_logs_and_tracing() -> None
     )
     resources = json.loads(done.stdout)
     roles = {k: r for k, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
-    assert {"IngestFunctionRole", "ProcessFunctionRole", "RegisterFunctionRole"} <= set(roles)
+    assert {
+        "IngestFunctionRole",
+        "ProcessFunctionRole",
+        "PublishFunctionRole",
+        "RegisterFunctionRole",
+    } <= set(roles)
     for name, role in roles.items():
         managed = {
             arn.rsplit("/", 1)[-1] for arn in role["Properties"].get("ManagedPolicyArns", [])

@@ -91,6 +91,19 @@ class ProcessConfig:
         )
 
 
+@dataclass(frozen=True)
+class PublishConfig:
+    event_bus_name: str
+    failures_queue_url: str  # what could not be published, with why
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PublishConfig:
+        return cls(
+            event_bus_name=_required(env, "EVENT_BUS_NAME"),
+            failures_queue_url=_required(env, "FAILED_EVENTS_QUEUE_URL"),
+        )
+
+
 @cache
 def ingest_config() -> IngestConfig:
     """The ingest function's configuration, read on first use."""
@@ -101,3 +114,9 @@ def ingest_config() -> IngestConfig:
 def process_config() -> ProcessConfig:
     """The process function's configuration, read on first use."""
     return ProcessConfig.from_env(os.environ)
+
+
+@cache
+def publish_config() -> PublishConfig:
+    """The publish function's configuration, read on first use."""
+    return PublishConfig.from_env(os.environ)

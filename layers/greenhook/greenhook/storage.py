@@ -40,16 +40,16 @@ def _is_condition_failure(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """DynamoDB's Decimals, sets and Binary back to JSON-friendly Python values."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, set):
-        return sorted(_plain(v) for v in value)
+        return sorted(plain(v) for v in value)
     if hasattr(value, "value") and isinstance(value.value, bytes):  # boto3 Binary
         return value.value
     return value
@@ -282,7 +282,7 @@ class Storage:
 
     def get_archived(self, sha256: str) -> dict | None:
         item = self.table.get_item(Key={"PK": keys.webhook(sha256), "SK": "ARCHIVE"}).get("Item")
-        return _plain(item) if item else None
+        return plain(item) if item else None
 
     def _query_all(self, limit: int, **request: Any) -> list[dict]:
         items: list[dict] = []
@@ -292,7 +292,7 @@ class Storage:
             if "LastEvaluatedKey" not in response:
                 break
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return [_plain(i) for i in items]
+        return [plain(i) for i in items]
 
     def _listing(self, partitions: list[str], limit: int) -> list[dict]:
         """Full items listed by a GSI1 partition (the index holds only a few attributes)."""
@@ -316,7 +316,7 @@ class Storage:
                     items[(item["PK"], item["SK"])] = item
                 request = response.get("UnprocessedKeys") or {}
         ordered = [items.get((k["PK"], k["SK"])) for k in wanted]
-        return [_plain(i) for i in ordered if i]
+        return [plain(i) for i in ordered if i]
 
     def list_archive(self, limit: int = 50, days: int = 7) -> list[dict]:
         """The newest archived webhooks (received in the last `days` days), newest first."""
@@ -510,7 +510,7 @@ class Storage:
 
     def get_chat(self, id_instance: int, chat_id: str) -> dict | None:
         item = self.table.get_item(Key=keys.chat(id_instance, chat_id)).get("Item")
-        return chat_view(_plain(item)) if item else None
+        return chat_view(plain(item)) if item else None
 
     def put_chat_block(
         self, id_instance: int, chat_id: str, chat_state: str, timestamp: int
@@ -648,7 +648,7 @@ class Storage:
 
     def get_instance(self, id_instance: int) -> dict | None:
         item = self.table.get_item(Key=keys.instance(id_instance)).get("Item")
-        return instance_view(_plain(item)) if item else None
+        return instance_view(plain(item)) if item else None
 
     def list_instances(self) -> list[int]:
         """The instances that have sent webhooks, by idInstance."""
