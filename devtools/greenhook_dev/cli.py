@@ -580,6 +580,89 @@ def replay_parked_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- events ----------------------------------------------------------------------------------
+def _events_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print each event as JSON")
+    parser.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="the newest N events (default 20)"
+    )
+    parser.add_argument(
+        "--follow", action="store_true", help="then print events as they arrive (Ctrl-C stops)"
+    )
+    _add_stack_file(parser)
+
+
+def event_summary(event: dict) -> str:
+    """One line about what an event says happened."""
+    detail = event.get("detail") or {}
+    view = detail.get("view") or {}
+    kind = event.get("detail-type", "")
+    if "from" in detail or "to" in detail:
+        change = f"{detail.get('from') or '-'} → {detail.get('to') or '-'}"
+        return f"{detail.get('id_message') or ''} {change}".strip()
+    if kind.startswith("Message") or kind in ("Reaction Changed", "Poll Votes Changed"):
+        arrow = ARROWS.get(view.get("direction", ""), " ")
+        via = f" (via {detail['via']})" if detail.get("via") else ""
+        text = _content(view.get("type_message"), view.get("text"), 50)
+        extra = ""
+        if kind == "Reaction Changed":
+            extra = " " + _reactions(view.get("reactions") or [])
+        return f"{arrow} {view.get('chat_id') or ''}{via}: {text}{extra}"
+    if kind == "Call Changed":
+        statuses = " → ".join(s["status"] for s in view.get("statuses") or [])
+        return f"{view.get('chat_id') or ''}: {statuses}"
+    if kind == "Webhook Parked":
+        return _clip(f"{view.get('type_webhook') or '?'}: {view.get('reason') or ''}", 70)
+    if kind == "Chat Blocked":
+        return f"{view.get('chat_id') or ''}: {view.get('chat_state') or ''}"
+    aspect = {"Device Changed": "device", "Quota Exceeded": "quota", "Avatar Changed": "avatar"}
+    return _clip(_pairs(view.get(aspect.get(kind, ""))) or _pairs(view) or "", 70)
+
+
+def format_event(line: dict) -> str:
+    event = line["event"]
+    seen = datetime.fromtimestamp(line["seen_at"], UTC).strftime("%H:%M:%S")
+    return f"{seen}  {event.get('detail-type', '?'):<24} {event_summary(event)}"
+
+
+def _print_events(args: argparse.Namespace, lines: list[dict]) -> None:
+    for line in lines:
+        if args.json:
+            print(json.dumps(line["event"], ensure_ascii=False), flush=True)
+        else:
+            print(format_event(line), flush=True)
+
+
+@command(
+    "events", "the newest business events published to the bus (local stack)", _events_arguments
+)
+def events_command(args: argparse.Namespace) -> int:
+    import time
+
+    from greenhook_dev.event_sink import read_events
+
+    info = load_stack_info(args.stack_file)
+    if not info.get("events_file"):
+        raise CommandError("the local stack's file names no events_file; restart `make run`")
+    path = Path(info["events_file"])
+    lines = read_events(path)
+    shown = lines[-args.limit :] if args.limit > 0 else []
+    if not shown and not args.follow:
+        print("no events yet: send a webhook (`greenhook send FILE`)")
+    _print_events(args, shown)
+    if not args.follow:
+        return 0
+    count = len(lines)
+    try:
+        while True:
+            time.sleep(0.2)
+            lines = read_events(path)
+            _print_events(args, lines[count:])
+            count = len(lines)
+    except KeyboardInterrupt:
+        return 0
+
+
 # -- register, settings, rotate-token, unregister --------------------------------------------
 def _operations(args: argparse.Namespace) -> Any:
     """Operations on the deployed stack named by --stack, or on the local stack."""

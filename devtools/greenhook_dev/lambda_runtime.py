@@ -133,10 +133,12 @@ def cold_start() -> None:
     """
     from aws_lambda_powertools.utilities import parameters
 
-    from greenhook import config, ingest, process
+    from greenhook import config, ingest, process, publish
 
     config.ingest_config.cache_clear()
     config.process_config.cache_clear()
+    config.publish_config.cache_clear()
+    publish._publisher.cache_clear()
     ingest._client.cache_clear()
     process._storage.cache_clear()
     process._payloads.cache_clear()

@@ -7,6 +7,9 @@ No Docker here, so `sam local` cannot run. Instead, in one process:
   the template gives them, pointed at moto through AWS_ENDPOINT_URL;
 - an HTTP front plays API Gateway's HTTP API for the ingest function, and a poller plays
   the SQS event source mapping for the process function;
+- a stream poller plays the DynamoDB stream's event source mapping for the publish function,
+  which puts business events on moto's event bus; a rule on that bus to a queue, read into
+  <state-dir>/events.jsonl, is what `greenhook events` shows (greenhook_dev.event_sink);
 - a fake GREEN-API instance (greenhook_dev.fake_green_api) stands in for the real one: the
   real register function runs the deploy hook's Create against it, as `sam deploy` would,
   so the instance's webhookUrl and token point at this stack, and the fake can deliver
@@ -38,10 +41,12 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from greenhook_dev.cfn_response import ResponseReceiver, custom_resource_event, resource_properties
+from greenhook_dev.event_sink import EVENTS_FILE_NAME, EventSink
 from greenhook_dev.fake_green_api import FakeGreenApi
 from greenhook_dev.http_front import ApiSettings, HttpFront
 from greenhook_dev.lambda_runtime import LocalFunction
 from greenhook_dev.poller import DEFAULT_RETRY_DELAY, QueuePoller
+from greenhook_dev.stream_poller import StreamPoller, sqs_on_failure
 from greenhook_dev.template_resources import LocalStack, create_stack, load_template
 
 log = logging.getLogger(__name__)
@@ -53,6 +58,7 @@ STACK_FILE_NAME = "stack.json"
 LOOPBACK_CIDRS = ("127.0.0.0/8", "::1/128")
 INGEST = "IngestFunction"
 PROCESS = "ProcessFunction"
+PUBLISH = "PublishFunction"
 REGISTER = "RegisterFunction"
 REGISTRATION = "GreenApiRegistration"
 LOCAL_INSTANCE = 1101000001
@@ -146,6 +152,37 @@ def sqs_event_source(stack: LocalStack, logical_id: str) -> tuple[str, int]:
     return queue_id, int(props.get("BatchSize", 10))
 
 
+@dataclass(frozen=True)
+class StreamMapping:
+    """A function's DynamoDB stream event source, as the template declares it."""
+
+    stream_arn: str
+    batch_size: int
+    filters: list[str]
+    bisect_on_error: bool
+    max_retry_attempts: int
+    on_failure_queue: str | None  # logical id of the on-failure destination queue
+
+
+def stream_event_source(stack: LocalStack, logical_id: str) -> StreamMapping:
+    (props,) = [
+        {k: stack.resolve(v) for k, v in r["Properties"].items() if k != "FunctionName"}
+        for r in stack.template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+        and r["Properties"].get("FunctionName") == {"Ref": logical_id}
+    ]
+    destination = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+    queues = [lid for lid, attrs in stack.attributes.items() if attrs.get("Arn") == destination]
+    return StreamMapping(
+        stream_arn=props["EventSourceArn"],
+        batch_size=int(props.get("BatchSize", 100)),
+        filters=[f["Pattern"] for f in props.get("FilterCriteria", {}).get("Filters", [])],
+        bisect_on_error=bool(props.get("BisectBatchOnFunctionError", False)),
+        max_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
+        on_failure_queue=queues[0] if queues else None,
+    )
+
+
 def local_parameters(
     template: dict,
     log_level: str | None,
@@ -178,6 +215,8 @@ class RunningStack:
     functions: dict[str, LocalFunction]
     front: HttpFront
     poller: QueuePoller
+    stream_poller: StreamPoller
+    event_sink: EventSink
     green_api: FakeGreenApi | None = None
     stack_file: Path | None = None
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
@@ -266,7 +305,7 @@ def start_local_stack(
         template = load_template()
         parameters = local_parameters(template, log_level, fake, handler_modules)
         stack = create_stack(session, parameters=parameters)
-        environment.set(merged_function_environment(stack, [INGEST, PROCESS]))
+        environment.set(merged_function_environment(stack, [INGEST, PROCESS, PUBLISH]))
         environment.set({"TOKEN_CACHE_SECONDS": str(LOCAL_TOKEN_CACHE_SECONDS)})
 
         secret = session.client("secretsmanager").get_secret_value(
@@ -276,6 +315,7 @@ def start_local_stack(
 
         ingest = LocalFunction.from_template(stack, INGEST)
         process = LocalFunction.from_template(stack, PROCESS)
+        publish = LocalFunction.from_template(stack, PUBLISH)
 
         api = ApiSettings(routes=http_routes(stack, INGEST), region=REGION)
         front = HttpFront(ingest, api, port=port, access_log=access_log)
@@ -295,6 +335,33 @@ def start_local_stack(
         if start_poller:
             poller.start()
         stoppers.append(poller.stop)
+
+        events_file = Path(state_dir) / EVENTS_FILE_NAME if state_dir is not None else None
+        sink = EventSink(
+            session, bus_name=stack.refs["EventBus"], stack_name=stack.stack_name, path=events_file
+        )
+        sink.start()
+        stoppers.append(sink.stop)
+        mapping = stream_event_source(stack, PUBLISH)
+        on_failure = (
+            sqs_on_failure(session.client("sqs"), stack.refs[mapping.on_failure_queue])
+            if mapping.on_failure_queue
+            else None
+        )
+        stream_poller = StreamPoller(
+            session.client("dynamodbstreams"),
+            publish,
+            stream_arn=mapping.stream_arn,
+            region=REGION,
+            batch_size=mapping.batch_size,
+            filters=mapping.filters,
+            bisect_on_error=mapping.bisect_on_error,
+            max_retry_attempts=mapping.max_retry_attempts,
+            on_failure=on_failure,
+        )
+        if start_poller:
+            stream_poller.start()
+        stoppers.append(stream_poller.stop)
 
         (route,) = sorted(api.routes)
         webhook_url = front.url + route.split(" ", 1)[1]
@@ -318,6 +385,9 @@ def start_local_stack(
             "queue_url": stack.refs["WebhookQueue"],
             "dlq_url": stack.refs["WebhookDLQ"],
             "bucket_name": stack.refs["PayloadBucket"],
+            "event_bus_name": stack.refs["EventBus"],
+            "events_file": str(events_file.resolve()) if events_file else None,
+            "failed_events_queue_url": stack.refs["FailedEventsQueue"],
             "secret_arn": stack.refs["WebhookTokenSecret"],
             "listen": front.addresses,
             "retry_delay_seconds": retry_delay,
@@ -329,9 +399,11 @@ def start_local_stack(
         running = RunningStack(
             info=info,
             stack=stack,
-            functions={INGEST: ingest, PROCESS: process},
+            functions={INGEST: ingest, PROCESS: process, PUBLISH: publish},
             front=front,
             poller=poller,
+            stream_poller=stream_poller,
+            event_sink=sink,
             green_api=fake,
             _stoppers=stoppers,
         )
@@ -383,6 +455,7 @@ def banner(running: RunningStack, seconds: float) -> str:
             "",
             f"  send a sample:   {cli} send events/webhooks/stateInstanceChanged.json",
             f"  see the archive: {cli} archive",
+            f"  the events:      {cli} events --follow",
             f"  GREEN-API side:  {cli} settings | {cli} rotate-token --grace 2",
             "  stop:            Ctrl-C",
         ]

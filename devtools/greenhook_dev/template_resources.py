@@ -1,8 +1,9 @@
 """Create greenhook's AWS resources from template.yaml in any boto3 endpoint (moto).
 
 moto's CloudFormation cannot run this SAM template (no HttpApi, no Lambda without Docker),
-so the local stack and the tests build the queue, table, secret and bucket themselves from
-the template's own resource properties: change the template and they follow.
+so the local stack and the tests build the queues, table (and its stream), secrets, bucket,
+event bus and its archive themselves from the template's own resource properties: change
+the template and they follow.
 """
 
 from __future__ import annotations
@@ -196,7 +197,9 @@ def _create_table(stack: LocalStack, logical_id: str, props: dict, session) -> N
         for k in ("KeySchema", "AttributeDefinitions", "BillingMode", "GlobalSecondaryIndexes")
         if k in props
     }
-    dynamodb.create_table(TableName=name, **kwargs)
+    if "StreamSpecification" in props:
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+    table = dynamodb.create_table(TableName=name, **kwargs)["TableDescription"]
     ttl = props.get("TimeToLiveSpecification")
     if ttl:
         dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
@@ -204,6 +207,8 @@ def _create_table(stack: LocalStack, logical_id: str, props: dict, session) -> N
     stack.attributes[logical_id] = {
         "Arn": f"arn:aws:dynamodb:{stack.region}:{ACCOUNT_ID}:table/{name}"
     }
+    if "LatestStreamArn" in table:
+        stack.attributes[logical_id]["StreamArn"] = table["LatestStreamArn"]
 
 
 def _generate_secret_string(spec: dict) -> str:
@@ -239,11 +244,32 @@ def _create_bucket(stack: LocalStack, logical_id: str, props: dict, session) -> 
     stack.attributes[logical_id] = {"Arn": f"arn:aws:s3:::{name}"}
 
 
+def _create_event_bus(stack: LocalStack, logical_id: str, props: dict, session) -> None:
+    arn = session.client("events").create_event_bus(Name=props["Name"])["EventBusArn"]
+    stack.refs[logical_id] = props["Name"]
+    stack.attributes[logical_id] = {"Arn": arn, "Name": props["Name"]}
+
+
+def _create_archive(stack: LocalStack, logical_id: str, props: dict, session) -> None:
+    name = _name(stack, logical_id)[:48]
+    kwargs = {k: props[k] for k in ("Description", "EventPattern", "RetentionDays") if k in props}
+    if isinstance(kwargs.get("EventPattern"), dict):
+        kwargs["EventPattern"] = json.dumps(kwargs["EventPattern"])
+    kwargs["RetentionDays"] = int(kwargs.get("RetentionDays", 0))
+    response = session.client("events").create_archive(
+        ArchiveName=name, EventSourceArn=props["SourceArn"], **kwargs
+    )
+    stack.refs[logical_id] = name
+    stack.attributes[logical_id] = {"Arn": response["ArchiveArn"]}
+
+
 _CREATORS = {
     "AWS::SQS::Queue": _create_queue,
     "AWS::DynamoDB::Table": _create_table,
     "AWS::SecretsManager::Secret": _create_secret,
     "AWS::S3::Bucket": _create_bucket,
+    "AWS::Events::EventBus": _create_event_bus,
+    "AWS::Events::Archive": _create_archive,
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.config import Config
 from moto import mock_aws
 
 from greenhook.storage import Payloads, Storage
@@ -180,4 +181,63 @@ def processing() -> Processing:
         payloads = Payloads(stack.refs["PayloadBucket"], session.client("s3"))
         storage = Storage(stack.refs["WebhookTable"], session.resource("dynamodb"), payloads)
         yield Processing(stack, storage, payloads)
+        cold_start()
+
+
+@dataclass
+class Publishing:
+    """Processing plus the publish path: the table's stream through the stream poller to the
+    real publish handler, onto moto's bus, and a rule to a queue read by an EventSink."""
+
+    processing: Processing
+    stream_poller: Any
+    sink: Any
+    read: int = 0
+
+    def deliver(self, document: dict | bytes) -> str:
+        return self.processing.deliver(document)
+
+    def flush(self) -> list[dict]:
+        """Publish what the stream holds; the events delivered since the last flush."""
+        while self.stream_poller.poll_once():
+            pass
+        while self.sink.drain_once():
+            pass
+        events = self.sink.snapshot()[self.read :]
+        self.read += len(events)
+        return events
+
+
+@pytest.fixture(scope="module")
+def publishing() -> Publishing:
+    """One moto stack per module with the stream, the publisher and a subscriber queue."""
+    from greenhook_dev.event_sink import EventSink
+    from greenhook_dev.local_stack import PUBLISH, stream_event_source
+    from greenhook_dev.stream_poller import StreamPoller, sqs_on_failure
+
+    with mock_aws(), pytest.MonkeyPatch.context() as patch:
+        session = boto3.session.Session(region_name="eu-central-1")
+        stack = create_stack(session, parameters={"AllowedCidrs": ALLOWED_CIDRS})
+        for function in ("ProcessFunction", PUBLISH):
+            for key, value in stack.function_environment(function).items():
+                patch.setenv(key, value)
+        cold_start()
+        payloads = Payloads(stack.refs["PayloadBucket"], session.client("s3"))
+        storage = Storage(stack.refs["WebhookTable"], session.resource("dynamodb"), payloads)
+        mapping = stream_event_source(stack, PUBLISH)
+        poller = StreamPoller(
+            # moto (in-process) does not serve the account-specific streams endpoint
+            session.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled")),
+            LocalFunction.from_template(stack, PUBLISH),
+            stream_arn=mapping.stream_arn,
+            region=stack.region,
+            batch_size=mapping.batch_size,
+            filters=mapping.filters,
+            bisect_on_error=mapping.bisect_on_error,
+            max_retry_attempts=mapping.max_retry_attempts,
+            on_failure=sqs_on_failure(session.client("sqs"), stack.refs[mapping.on_failure_queue]),
+            retry_delay=0,
+        )
+        sink = EventSink(session, bus_name=stack.refs["EventBus"], stack_name=stack.stack_name)
+        yield Publishing(Processing(stack, storage, payloads), poller, sink)
         cold_start()
