@@ -7,11 +7,15 @@
 (c) webhooks per second from the HTTP front to stored, through the whole local stack;
 (d) DynamoDB write requests and write units per webhook, per type, through the process path
     (`handle_record`), next to one `put_item` of the same body;
-(e) process time per record (`handle_record`, warm), next to `json.loads` + one `put_item`.
+(e) process time per record (`handle_record`, warm), next to `json.loads` + one `put_item`;
+(f) business events: the events each webhook type publishes (and a duplicate's: none), the
+    latency from ingest's 200 to the event on the bus over HTTP (`--events N` webhooks),
+    what the stream and the publish function do per webhook, and what that costs on AWS.
 
 `--only d,e` runs some of them. moto runs in this process and slows down as queues deepen,
 so queues are kept short and these figures compare code paths on this machine; they are not
-AWS latencies. (d)'s units are DynamoDB's pricing rules applied to moto's items.
+AWS latencies. (d)'s units are DynamoDB's pricing rules applied to moto's items; (f)'s
+durations are moto's, its prices AWS's published ones.
 """
 
 from __future__ import annotations
@@ -40,9 +44,10 @@ import requests
 
 from greenhook_dev.http_front import build_event
 from greenhook_dev.lambda_runtime import LocalFunction
-from greenhook_dev.local_stack import INGEST, RunningStack, start_local_stack
+from greenhook_dev.local_stack import INGEST, PUBLISH, RunningStack, start_local_stack
 from greenhook_dev.poller import ingested_record
 from greenhook_dev.template_resources import REPO_ROOT
+from greenhook_dev.webhooks import Instance
 
 EVENTS = REPO_ROOT / "events"
 SAMPLE = EVENTS / "stateInstanceChanged.json"
@@ -301,7 +306,7 @@ def queued_record(body: bytes, n: int, running: RunningStack) -> Any:
     )
 
 
-def _as_new_webhook(document: dict, timestamp: int, n: int) -> bytes:
+def _as_new_webhook(document: dict, timestamp: int, n: int, prefix: str = "BENCHD") -> bytes:
     """The sample as a later webhook of its own (the archive's first-write-wins keeps any
     repeat of a body from writing).
 
@@ -309,7 +314,7 @@ def _as_new_webhook(document: dict, timestamp: int, n: int) -> bytes:
     """
     document = {**document, "timestamp": timestamp}
     if "idMessage" in document and document.get("typeWebhook") != "outgoingMessageStatus":
-        document["idMessage"] = f"BENCHD{n:010X}"
+        document["idMessage"] = f"{prefix}{n:010X}"
     return json.dumps(document, ensure_ascii=False).encode()
 
 
@@ -726,7 +731,493 @@ def print_process(result: dict[str, dict], records: int) -> None:
         print(f"      ratio                   {figures['process'] / figures['baseline']:8.2f} x")
 
 
-SECTIONS = "abcde"
+# -- (f) business events -----------------------------------------------------------------
+# us-east-1 prices as published in 2026-12: https://aws.amazon.com/eventbridge/pricing/
+# (custom events, archive), https://aws.amazon.com/lambda/pricing/ (arm64) and
+# https://aws.amazon.com/dynamodb/pricing/on-demand/ (streams read by a Lambda trigger).
+PUT_EVENTS_PER_MILLION = 1.00  # PutEvents custom events: each 64 KB chunk of an entry is one
+PUT_EVENTS_CHUNK = 64 * 1024
+LAMBDA_REQUESTS_PER_MILLION = 0.20  # arm64
+LAMBDA_PER_GB_SECOND = 0.0000133334  # arm64
+STREAM_READS_PER_MILLION = 0.0  # GetRecords by a Lambda trigger: free
+ARCHIVE_PER_GB = 0.10  # EventBridge archive, per GB of events archived (their bytes)
+GB = 1024**3
+
+
+def events_timeout(webhooks: int) -> float:
+    """How long (f) waits for the last event before calling this machine too slow."""
+    return max(120.0, webhooks * 0.5)
+
+
+EVENT_SAMPLE_CHAT = "79876543210@c.us"
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The nearest-rank p-th percentile (p in 0..100) of some values."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no values")
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def put_events_chunks(size: int) -> int:
+    """PutEvents events billed for one entry of `size` bytes: one per 64 KB started."""
+    return max(1, math.ceil(size / PUT_EVENTS_CHUNK))
+
+
+def billed_seconds(seconds: float) -> float:
+    """Lambda's billed duration of one invocation: rounded up to the millisecond."""
+    return math.ceil(seconds * 1000) / 1000
+
+
+@dataclass
+class PublishCounts:
+    """What the stream mapping and the publish function did, in some span of time."""
+
+    get_records: int = 0  # GetRecords calls
+    records_read: int = 0  # stream records read, matching the filters or not
+    records_delivered: int = 0  # in the events the function received
+    # moto's UpdateItem of an absent item writes two INSERT records (the bare keys, then the
+    # item); DynamoDB writes one. These are the first ones, read and delivered.
+    key_only_read: int = 0
+    key_only_delivered: int = 0
+    durations: list[float] = field(default_factory=list)  # wall time of each invocation
+    put_events: int = 0  # PutEvents calls
+    entries: int = 0  # entries accepted by the bus
+    entry_bytes: int = 0  # their size, as EventBridge counts it (publish.entry_size)
+    chunks: int = 0  # their 64 KB chunks (what PutEvents bills)
+    failed_entries: int = 0
+
+    @property
+    def invocations(self) -> int:
+        return len(self.durations)
+
+
+def key_only_insert(record: dict) -> bool:
+    """Whether a stream record is an INSERT of nothing but the item's keys."""
+    stream = record.get("dynamodb", {})
+    return record.get("eventName") == "INSERT" and set(stream.get("NewImage", {})) == set(
+        stream.get("Keys", {})
+    )
+
+
+def events_cost(counts: PublishCounts, webhooks: int, memory_mb: int) -> list[tuple[str, float]]:
+    """(line, dollars per million webhooks) for what publishing events adds, from counts."""
+    per_webhook = 1 / webhooks
+    gb_seconds = sum(billed_seconds(d) for d in counts.durations) * memory_mb / 1024
+    return [
+        ("EventBridge PutEvents", counts.chunks * per_webhook * PUT_EVENTS_PER_MILLION),
+        (
+            "Lambda requests (publish)",
+            counts.invocations * per_webhook * LAMBDA_REQUESTS_PER_MILLION,
+        ),
+        (
+            f"Lambda duration ({memory_mb} MB, moto's)",
+            gb_seconds * per_webhook * 1_000_000 * LAMBDA_PER_GB_SECOND,
+        ),
+        (
+            "DynamoDB Streams reads (Lambda)",
+            counts.get_records * per_webhook * STREAM_READS_PER_MILLION,
+        ),
+        (
+            "EventBridge archive",
+            counts.entry_bytes * per_webhook * 1_000_000 / GB * ARCHIVE_PER_GB,
+        ),
+    ]
+
+
+class PublishMeter:
+    """Counts the stream poller's reads, the publish function's invocations and its
+    PutEvents calls, by wrapping the streams client, the function's handler and the
+    publisher's events client (all restored by close())."""
+
+    def __init__(self, running: RunningStack) -> None:
+        from greenhook import publish
+
+        self._entry_size = publish.entry_size
+        self.function = running.functions[PUBLISH]
+        self.streams = running.stream_poller.streams
+        self.events = publish._publisher().events
+        self.counts = PublishCounts()
+        self.lock = threading.Lock()
+        self._handler = self.function.handler
+        self._get_records = self.streams.get_records
+        self._put_events = self.events.put_events
+        self.function.handler = self._timed_handler
+        self.streams.get_records = self._counted_get_records
+        self.events.put_events = self._counted_put_events
+
+    def _timed_handler(self, event: dict, context: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return self._handler(event, context)
+        finally:
+            elapsed = time.perf_counter() - started
+            with self.lock:
+                self.counts.durations.append(elapsed)
+                self.counts.records_delivered += len(event.get("Records", []))
+                self.counts.key_only_delivered += sum(
+                    map(key_only_insert, event.get("Records", []))
+                )
+
+    def _counted_get_records(self, **kwargs: Any) -> dict:
+        response = self._get_records(**kwargs)
+        with self.lock:
+            self.counts.get_records += 1
+            self.counts.records_read += len(response.get("Records", []))
+            self.counts.key_only_read += sum(map(key_only_insert, response.get("Records", [])))
+        return response
+
+    def _counted_put_events(self, **kwargs: Any) -> dict:
+        response = self._put_events(**kwargs)
+        with self.lock:
+            self.counts.put_events += 1
+            for entry, result in zip(kwargs["Entries"], response.get("Entries", []), strict=False):
+                if result.get("ErrorCode"):
+                    self.counts.failed_entries += 1
+                    continue
+                size = self._entry_size(entry)
+                self.counts.entries += 1
+                self.counts.entry_bytes += size
+                self.counts.chunks += put_events_chunks(size)
+        return response
+
+    def take(self) -> PublishCounts:
+        """The counts since the last take."""
+        with self.lock:
+            taken, self.counts = self.counts, PublishCounts()
+        return taken
+
+    def close(self) -> None:
+        self.function.handler = self._handler
+        del self.streams.get_records  # the instance attributes: the clients' own methods again
+        del self.events.put_events
+
+
+def settle_stream(running: RunningStack) -> None:
+    """Deliver every stream record written so far (the stream poller's thread not running)."""
+    while running.stream_poller.poll_once():
+        pass
+
+
+def wait_for_events(sink: Any, count: int, timeout: float = 30) -> list[dict]:
+    """The sink's events once it holds at least `count` (all it has after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = sink.snapshot()
+        if len(events) >= count or time.monotonic() > deadline:
+            return events
+        time.sleep(0.02)
+
+
+@dataclass
+class EventRow:
+    """One webhook of (f)(1): what it published, and what the same body published again."""
+
+    label: str
+    outcome: str
+    detail_types: list[str]
+    again_outcome: str | None = None
+    again: list[str] | None = None  # detail-types published by the same body again
+    first: list[str] | None = None  # the sample's own, when the table first got it
+
+
+class EventDelivery:
+    """Webhooks through handle_record (as in (d)), then the stream to the bus to the sink."""
+
+    def __init__(self, running: RunningStack, meter: PublishMeter) -> None:
+        from greenhook.process import handle_record
+        from greenhook.storage import Payloads, Storage
+
+        self.running = running
+        self.meter = meter
+        self.payloads = Payloads(running.info["bucket_name"])
+        self.storage = Storage(running.info["table_name"], payloads=self.payloads)
+        self.handle_record = handle_record
+        self.n = 0
+
+    def process(self, body: bytes) -> str:
+        self.n += 1
+        record = queued_record(body, self.n, self.running)
+        return self.handle_record(record, self.storage, self.payloads)
+
+    def published(self) -> list[dict]:
+        """Settle the stream; the events it put on the bus, as the sink received them."""
+        sink = self.running.event_sink
+        before = len(sink.snapshot())
+        settle_stream(self.running)
+        counts = self.meter.take()
+        return wait_for_events(sink, before + counts.entries)[before:]
+
+    def deliver(self, body: bytes) -> tuple[str, list[str]]:
+        outcome = self.process(body)
+        return outcome, [event["detail-type"] for event in self.published()]
+
+
+def _event_cases() -> list[tuple[str, bytes]]:
+    """(d)'s cases as webhooks of their own for (f): later, with their own idMessage (so a
+    run of (d) before does not make them duplicates)."""
+    cases = []
+    for n, (label, body) in enumerate(_write_cases(), start=1):
+        document = json.loads(body)
+        if document.get("idMessage") == "BENCH-NOT-STORED":
+            document["idMessage"] = "BENCHF-NOT-STORED"
+        cases.append((label, _as_new_webhook(document, 2_000_000_000 + n, n, prefix="BENCHF")))
+    return cases
+
+
+def _lifecycle_cases() -> list[tuple[str, list[tuple[str, dict]]]]:
+    """Statuses of an API message: after it (sent, delivered, read, then a late sent), and
+    one before it (the message arriving after its status)."""
+    instance = Instance()
+    chat, t = EVENT_SAMPLE_CHAT, 2_050_000_000
+
+    def message(id_message: str, timestamp: int) -> dict:
+        return instance.text(id_message, chat, timestamp, "Order shipped", direction="api")
+
+    return [
+        (
+            "status after its message",
+            [
+                ("outgoingAPIMessageReceived", message("BENCHF-LIFE-1", t)),
+                ("status sent", instance.status("BENCHF-LIFE-1", chat, t + 1, "sent")),
+                ("status delivered", instance.status("BENCHF-LIFE-1", chat, t + 2, "delivered")),
+                ("status read", instance.status("BENCHF-LIFE-1", chat, t + 3, "read")),
+                (
+                    "status sent, late (after read)",
+                    instance.status("BENCHF-LIFE-1", chat, t + 1, "sent"),
+                ),
+            ],
+        ),
+        (
+            "status before its message",
+            [
+                ("status delivered", instance.status("BENCHF-LIFE-2", chat, t + 11, "delivered")),
+                ("outgoingAPIMessageReceived", message("BENCHF-LIFE-2", t + 10)),
+            ],
+        ),
+    ]
+
+
+def bench_events_per_webhook(running: RunningStack, meter: PublishMeter) -> dict[str, Any]:
+    """(f)(1): each case once, then the same body again; then the status sequences."""
+    delivery = EventDelivery(running, meter)
+    earlier = len(delivery.published())  # what the figures before left on the stream
+    # As in (d), the table first holds every sample once: each sample's own events then are
+    # what it publishes first (on an empty table with --only f; none if stored before).
+    first: dict[str, list[str] | None] = {}
+    for sample in sorted(EVENTS.glob("webhooks/*.json")) + sorted(EVENTS.glob("messages/*.json")):
+        body = sample.read_bytes()
+        stored_before = delivery.storage.get_archived(hashlib.sha256(body).hexdigest())
+        _, detail_types = delivery.deliver(body)
+        first[sample.stem] = None if stored_before and not detail_types else detail_types
+    rows = []
+    for label, body in _event_cases():
+        row = EventRow(label, *delivery.deliver(body), first=first.get(label))
+        row.again_outcome, row.again = delivery.deliver(body)
+        rows.append(row)
+    lifecycles = []
+    for title, steps in _lifecycle_cases():
+        step_rows = []
+        for label, document in steps:
+            body = json.dumps(document, ensure_ascii=False).encode()
+            step_rows.append(EventRow(label, *delivery.deliver(body)))
+        lifecycles.append((title, step_rows))
+    return {"earlier": earlier, "rows": rows, "lifecycles": lifecycles}
+
+
+def bench_event_latency(
+    running: RunningStack,
+    meter: PublishMeter,
+    count: int,
+    threads: int,
+    timeout: float,
+    rate: float = 0.0,
+) -> dict[str, Any]:
+    """(f)(2, 3): `count` distinct incoming texts over HTTP; from each 200 to its
+    "Message Received" in the sink, and what the stream and the publisher did meanwhile.
+    `rate` (webhooks/s, 0 = as fast as the senders go) paces the sending: a rate the local
+    pipeline sustains measures the path, not the wait behind a growing queue."""
+    instance = Instance()
+    first = 2_100_000_000
+    ids = [f"BENCHF2{n:09X}" for n in range(count)]
+    payloads = [
+        json.dumps(
+            instance.text(id_message, EVENT_SAMPLE_CHAT, first + n, f"bench event {n}"),
+            ensure_ascii=False,
+        ).encode()
+        for n, id_message in enumerate(ids)
+    ]
+    local = threading.local()
+    headers = {"Content-Type": "application/json", "Authorization": running.info["authorization"]}
+    url = running.info["webhook_url"]
+    answered: dict[str, float] = {}  # idMessage -> time.time() of its 200
+    order = {id_message: n for n, id_message in enumerate(ids)}
+    started = time.perf_counter()
+
+    def send(item: tuple[str, bytes]) -> int:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        if rate > 0:  # each webhook at its slot of the schedule
+            time.sleep(max(0.0, started + order[item[0]] / rate - time.perf_counter()))
+        status = local.session.post(url, data=item[1], headers=headers, timeout=60).status_code
+        if status == 200:
+            answered[item[0]] = time.time()
+        return status
+
+    sink = running.event_sink
+    scanned = len(sink.snapshot())
+    wanted = set(ids)
+    seen: dict[str, float] = {}  # idMessage -> time.time() its event was read from the bus
+
+    def scan() -> None:
+        nonlocal scanned
+        events = sink.snapshot()
+        seen_at = list(sink.seen_at)  # appended with the events: at least as long
+        for index in range(scanned, len(events)):
+            event = events[index]
+            id_message = event.get("detail", {}).get("id_message")
+            if event.get("detail-type") == "Message Received" and id_message in wanted:
+                seen.setdefault(id_message, seen_at[index])
+        scanned = len(events)
+
+    meter.take()
+    running.poller.start()
+    running.stream_poller.start()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        statuses = list(pool.map(send, zip(ids, payloads, strict=True)))
+    sent_seconds = time.perf_counter() - started
+    deadline = time.monotonic() + timeout
+    while True:
+        scan()
+        if set(answered) <= set(seen) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    all_seconds = time.perf_counter() - started
+    timed_out = not set(answered) <= set(seen)
+    running.poller.stop()
+    running.stream_poller.stop()
+    settle_stream(running)  # the records after the last event (chat, instance) count too
+    counts = meter.take()
+    scan()
+    latencies = [seen[i] - answered[i] for i in answered if i in seen]
+    return {
+        "sent": count,
+        "rate": rate,
+        "ok": sum(s == 200 for s in statuses),
+        "events": len(seen),
+        "latencies": latencies,
+        "timed_out": timed_out,
+        "timeout": timeout,
+        "sent_seconds": sent_seconds,
+        "all_seconds": all_seconds,
+        "counts": counts,
+    }
+
+
+def print_events(
+    per_webhook: dict[str, Any], flow: dict[str, Any], threads: int, memory_mb: int
+) -> None:
+    """(f) in three parts: events per webhook, latency, counts and cost."""
+    print("\n(f) business events: table stream -> stream poller (FilterCriteria) -> publish")
+    print("    -> EventBridge bus (moto) -> rule -> SQS -> event sink")
+    if per_webhook["earlier"]:
+        print(f"    (first caught up: {per_webhook['earlier']} events of the figures before)")
+    print("    1. events per webhook. first = the sample's own events when the table got it")
+    print("       (an empty table with --only f; - if stored before); new = the case as a new")
+    print("       webhook (new timestamp and idMessage, as in (d)) on a table that holds every")
+    print("       sample once; again = the exact same body a second time (must be 0)")
+    print(
+        f"    {'webhook':42} {'outcome':7} {'first':>5} {'new':>3} {'again':>5}"
+        "  detail-types of new (of first if other)"
+    )
+    odd = []
+    for row in per_webhook["rows"]:
+        again = row.again or []
+        types = ", ".join(row.detail_types) or "-"
+        first = "-" if row.first is None else str(len(row.first))
+        if row.first is not None and row.first != row.detail_types:
+            types += f" (first: {', '.join(row.first) or 'none'})"
+        mark = "  <- !" if again else ""
+        print(
+            f"    {row.label:42} {row.outcome:7} {first:>5} {len(row.detail_types):3d} "
+            f"{len(again):5d}  {types}{mark}"
+        )
+        if again:
+            odd.append(f"{row.label} again ({row.again_outcome}): {', '.join(again)}")
+    for title, steps in per_webhook["lifecycles"]:
+        print(f"    {title} (an API message and its statuses, in delivery order):")
+        for row in steps:
+            print(
+                f"      {row.label:40} {row.outcome:7} {'':5} {len(row.detail_types):3d} "
+                f"{'':5}  {', '.join(row.detail_types) or '-'}"
+            )
+    for line in odd:
+        print(f"    ! published by a duplicate: {line}")
+
+    latencies = flow["latencies"]
+    print("    2. latency from ingest's 200 to the event read from the bus, for")
+    pace = f"paced at {flow['rate']:g}/s" if flow.get("rate") else "unpaced"
+    print(f"       {flow['sent']} distinct incoming texts over HTTP, {threads} senders, {pace}")
+    print(f"       answered 200            {flow['ok']:8d}")
+    print(f"       Message Received seen   {flow['events']:8d}")
+    if latencies:
+        print(f"       median                  {_ms(statistics.median(latencies))}")
+        print(f"       p99                     {_ms(percentile(latencies, 99))}")
+        print(f"       max                     {_ms(max(latencies))}")
+    print(f"       all answered after      {flow['sent_seconds']:8.2f} s")
+    print(f"       all events after        {flow['all_seconds']:8.2f} s")
+    sent_rate = flow["ok"] / flow["sent_seconds"]
+    bus_rate = flow["events"] / flow["all_seconds"]
+    print(f"       webhooks/s answered     {sent_rate:8.1f}")
+    print(f"       webhooks/s to the bus   {bus_rate:8.1f}")
+    if flow["timed_out"]:
+        print(
+            f"       TOO SLOW on this machine: {flow['ok'] - flow['events']} events still "
+            f"missing after {flow['timeout']:.0f} s (figures above are of those that came)"
+        )
+    if bus_rate < 0.9 * sent_rate:
+        print("       TOO SLOW on this machine for a latency of the path itself: the pipeline")
+        print(f"       moves {bus_rate:.1f} webhooks/s and the senders {sent_rate:.1f}/s, so these")
+        print("       are mostly waits behind earlier webhooks in the queue (N not lowered);")
+    print("       locally the pollers' idle sleeps (queue, stream 0.25 s, sink 0.1 s) add to it;")
+    print("       on AWS the mapping's MaximumBatchingWindowInSeconds adds up to 1 s")
+
+    counts: PublishCounts = flow["counts"]
+    webhooks = flow["ok"]
+    if not webhooks:
+        return
+    mean = statistics.mean(counts.durations) if counts.durations else 0.0
+    print(f"    3. per webhook during 2 ({webhooks} webhooks)")
+    print(f"       stream records read     {counts.records_read / webhooks:8.2f}")
+    print(f"       delivered (filtered)    {counts.records_delivered / webhooks:8.2f}")
+    if counts.key_only_read:
+        print(
+            f"       (moto's extra key-only INSERTs: {counts.key_only_read / webhooks:.2f} read, "
+            f"{counts.key_only_delivered / webhooks:.2f} delivered;"
+        )
+        print("       DynamoDB writes one record per UpdateItem that creates an item)")
+    print(f"       publish invocations     {counts.invocations / webhooks:8.3f}")
+    print(f"         mean duration each    {_ms(mean)}  (moto's, not AWS's)")
+    batch = counts.records_delivered / max(1, counts.invocations)
+    print(f"         records each          {batch:8.1f}")
+    print(f"       events published        {counts.entries / webhooks:8.2f}")
+    print(f"       PutEvents calls         {counts.put_events / webhooks:8.3f}")
+    print(f"       event entry bytes       {counts.entry_bytes / webhooks:8.0f}")
+    if counts.failed_entries:
+        print(f"       ! entries refused       {counts.failed_entries:8d}")
+    print("    4. extra cost per million webhooks (us-east-1, prices of 2026-12), from 3")
+    lines = events_cost(counts, webhooks, memory_mb)
+    for label, dollars in lines:
+        print(f"       {label:34} ${dollars:8.4f}")
+    print(f"       ${sum(d for _, d in lines):.2f} per million webhooks for events")
+    print("       (invocations and their durations depend on the batches: locally a poll")
+    print("       sends what is there, on AWS the batching window gathers up to 1 s)")
+
+
+SECTIONS = "abcdef"
 
 
 def _sections(text: str) -> str:
@@ -748,8 +1239,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=20, help="(a) untimed calls first")
     parser.add_argument("--repeats", type=int, default=5, help="(b) fresh interpreters each")
     parser.add_argument("--webhooks", type=int, default=200, help="(c) webhooks sent")
-    parser.add_argument("--threads", type=int, default=4, help="(c) concurrent senders")
+    parser.add_argument("--threads", type=int, default=4, help="(c, f) concurrent senders")
     parser.add_argument("--records", type=int, default=100, help="(e) timed records per type")
+    parser.add_argument("--events", type=int, default=1000, help="(f) webhooks sent for latency")
+    parser.add_argument(
+        "--events-rate",
+        type=float,
+        default=2.0,
+        metavar="PER_SECOND",
+        help="(f) pace of those webhooks, below what the local pipeline sustains (0: unpaced)",
+    )
     args = parser.parse_args(argv)
 
     running = start_local_stack(port=0, state_dir=None, start_poller=False)
@@ -790,6 +1289,24 @@ def main(argv: list[str] | None = None) -> int:
 
         if "e" in args.only:
             print_process(bench_process(running, args.records), args.records)
+
+        if "f" in args.only:
+            meter = PublishMeter(running)
+            try:
+                with stdout_silenced():
+                    per_webhook = bench_events_per_webhook(running, meter)
+                    flow = bench_event_latency(
+                        running,
+                        meter,
+                        args.events,
+                        args.threads,
+                        events_timeout(args.events) + args.events / max(args.events_rate, 0.1),
+                        rate=args.events_rate,
+                    )
+            finally:
+                meter.close()
+            memory_mb = running.functions[PUBLISH].memory_mb
+            print_events(per_webhook, flow, args.threads, memory_mb)
     finally:
         running.stop()
     return 0

@@ -238,3 +238,19 @@ def test_an_event_over_eventbridge_s_limit_carries_its_view_by_reference(publish
     assert edited["view"]["edited"] is True
     for event in events:
         event_schemas.validate(event)
+
+
+def test_each_change_is_named_for_what_changed(publishing):
+    inst = instance()
+    t = 1_700_000_500
+    publishing.deliver(inst.text("M1", CHAT, t, "first"))
+    publishing.deliver(inst.edit("E1", "M1", CHAT, t + 1, "second"))
+    publishing.flush()
+    publishing.deliver(inst.edit("E2", "M1", CHAT, t + 2, "second"))  # same text, newer edit
+    publishing.deliver(inst.text("M1", CHAT, t, "first, corrected"))  # content re-sent
+    publishing.deliver(inst.edit("E0", "M1", CHAT, t - 1, "older"))  # older than the newest
+    events = publishing.flush()
+    assert [summary(e) for e in events] == [("Message Edited", "M1"), ("Message Received", "M1")]
+    assert events[0]["detail"]["at"] == t + 2
+    assert events[1]["detail"]["view"]["original_text"] == "first, corrected"
+    assert events[1]["detail"]["view"]["text"] == "second"  # the edit still wins

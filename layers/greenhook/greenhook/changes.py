@@ -190,9 +190,13 @@ def _message_changes(old: dict | None, new: dict | None) -> list[Change]:
         },
     )
     aspects: list[tuple[tuple[str, ...], Change, Callable[[dict], bool]]] = [
-        (("status", "status_description"), status, lambda v: v.get("status") is not None),
         (
-            ("text", "edited"),
+            ("status", "status_description", "status_at"),
+            status,
+            lambda v: v.get("status") is not None,
+        ),
+        (
+            ("text", "edited", "edited_at"),
             Change(MESSAGE_EDITED, {"at": new.get("edited_at")}),
             lambda v: bool(v.get("edited")),
         ),
@@ -210,15 +214,22 @@ def _message_changes(old: dict | None, new: dict | None) -> list[Change]:
     ]
     if old is None:  # the content arrived: it, and whatever arrived before it
         return [content] + [change for _, change, present in aspects if present(new)]
-    changes = [
-        change
-        for names, change, present in aspects
-        if _aspect(old, *names) != _aspect(new, *names)
-        # a new text without an edit is a corrected re-send of the content, not an edit
-        and (change.detail_type != MESSAGE_EDITED or present(new))
-    ]
-    if not changes and old != new:  # the content itself changed (a corrected re-send)
-        changes.append(content)
+    changes = []
+    for names, change, present in aspects:
+        if _aspect(old, *names) == _aspect(new, *names):
+            continue
+        if change.detail_type == MESSAGE_EDITED and not present(new):
+            continue  # a new text without an edit: the content was re-sent (below)
+        changes.append(change)
+    # Every field of the view belongs to one fact: what no aspect covers is the content.
+    covered = {name for names, _, _ in aspects for name in names}
+
+    def rest(view: dict) -> dict:
+        return {k: v for k, v in view.items() if k not in covered}
+
+    resent_text = not new.get("edited") and old.get("text") != new.get("text")
+    if rest(old) != rest(new) or resent_text:  # a corrected re-send of the content
+        changes.insert(0, content)
     return changes
 
 
