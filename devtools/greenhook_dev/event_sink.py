@@ -15,14 +15,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from greenhook_dev.poller import PollingThread
+
 log = logging.getLogger(__name__)
 
 EVENTS_FILE_NAME = "events.jsonl"
 PATTERN = {"source": ["greenhook"]}
 
 
-class EventSink:
+class EventSink(PollingThread):
     """A rule + queue on the bus, and a thread that keeps every delivered event."""
+
+    thread_name = "event-sink"
 
     def __init__(
         self,
@@ -36,12 +40,10 @@ class EventSink:
         self.sqs = session.client("sqs")
         self.bus_name = bus_name
         self.path = path
-        self.idle_sleep = idle_sleep
+        super().__init__(idle_sleep)
         self.events: list[dict] = []  # as delivered, in the order the queue gave them
         self.seen_at: list[float] = []  # time.time() each was read
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         name = f"{stack_name}-local-events"
         self.queue_url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(
@@ -81,31 +83,11 @@ class EventSink:
         )
         return len(events)
 
+    poll_once = drain_once
+
     def snapshot(self) -> list[dict]:
         with self._lock:
             return list(self.events)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if self.drain_once():
-                    continue
-            except Exception:
-                if self._stop.is_set():
-                    return
-                log.exception("reading the local events queue failed")
-            self._stop.wait(self.idle_sleep)
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="event-sink", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout)
-            self._thread = None
 
 
 def read_events(path: Path) -> list[dict]:

@@ -85,8 +85,52 @@ def failed_message_ids(result: Any, message_ids: list[str]) -> set[str]:
     return failed
 
 
-class QueuePoller:
+class PollingThread:
+    """A daemon thread calling `poll_once()` until stopped; it rests `idle_sleep` seconds
+    whenever a poll found nothing, and a second after a poll that failed (logged)."""
+
+    thread_name = "poller"
+
+    def __init__(self, idle_sleep: float) -> None:
+        self.idle_sleep = idle_sleep
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def poll_once(self) -> int:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                found = self.poll_once()
+            except Exception:
+                if self._stop.is_set():
+                    return
+                log.exception("%s: a poll failed", self.thread_name)
+                self._stop.wait(1)
+                continue
+            if not found:
+                self._stop.wait(self.idle_sleep)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30) -> None:
+        """Finish the poll in hand (if any) and stop."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error("%s did not stop within %s s", self.thread_name, timeout)
+            self._thread = None
+
+
+class QueuePoller(PollingThread):
     """A thread that polls one queue and invokes one function, as an event source mapping."""
+
+    thread_name = "queue-poller"
 
     def __init__(
         self,
@@ -107,9 +151,7 @@ class QueuePoller:
         self.region = region
         self.batch_size = batch_size
         self.retry_delay = retry_delay
-        self.idle_sleep = idle_sleep
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(idle_sleep)
 
     def poll_once(self) -> int:
         """Receive one batch, invoke the function, settle the records; returns the count."""
@@ -163,33 +205,6 @@ class QueuePoller:
                 ],
             )
             log.warning("%d record(s) failed; retrying in %d s", len(retry), self.retry_delay)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                received = self.poll_once()
-            except Exception:
-                if self._stop.is_set():
-                    return
-                log.exception("polling %s failed", self.queue_url)
-                self._stop.wait(1)
-                continue
-            if not received:
-                self._stop.wait(self.idle_sleep)
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="queue-poller", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30) -> None:
-        """Finish the batch in hand (if any) and stop."""
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.error("poller did not stop within %s s", timeout)
-            self._thread = None
 
 
 def ingested_record(body: bytes, n: int, *, queue_arn: str, region: str) -> dict:

@@ -37,13 +37,14 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from moto.events.models import EventPattern
+
+from greenhook_dev.poller import PollingThread
 
 log = logging.getLogger(__name__)
 
@@ -154,9 +155,11 @@ def sqs_on_failure(sqs: Any, queue_url: str) -> OnFailure:
     return send
 
 
-class StreamPoller:
+class StreamPoller(PollingThread):
     """A thread that reads one DynamoDB stream and invokes one function, as an event source
     mapping does (see the module docstring for the semantics)."""
+
+    thread_name = "stream-poller"
 
     def __init__(
         self,
@@ -184,13 +187,11 @@ class StreamPoller:
         self.max_retry_attempts = max_retry_attempts
         self.on_failure = on_failure
         self.function_arn = function_arn
-        self.idle_sleep = idle_sleep
+        super().__init__(idle_sleep)
         self.retry_delay = retry_delay
         self.checkpoints: dict[str, str] = {}  # shard id -> last sequence number done
         # Reusing GetRecords' next iterator spares moto a new (never freed) one per poll.
         self._iterators: dict[str, str] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def poll_once(self) -> int:
         """Deliver at most one batch per shard and settle it; returns the records it held
@@ -307,30 +308,3 @@ class StreamPoller:
     def _wait_retry(self) -> None:
         if self._stop.wait(self.retry_delay):
             raise _Stopped
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                delivered = self.poll_once()
-            except Exception:
-                if self._stop.is_set():
-                    return
-                log.exception("polling %s failed", self.stream_arn)
-                self._stop.wait(1)
-                continue
-            if not delivered:
-                self._stop.wait(self.idle_sleep)
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="stream-poller", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30) -> None:
-        """Stop, cutting a retry wait short (the batch in hand stays undone)."""
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.error("stream poller did not stop within %s s", timeout)
-            self._thread = None

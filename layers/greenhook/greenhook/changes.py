@@ -27,7 +27,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from greenhook import keys
 from greenhook.storage import plain
-from greenhook.views import call_view, message_view
+from greenhook.views import INSTANCE_FIELDS, call_view, message_view
 
 SOURCE = "greenhook"
 
@@ -151,19 +151,7 @@ def instance_event_view(item: dict | None) -> dict | None:
     """An instance's state, status, device and quota (not the time of its newest webhook)."""
     if not item:
         return None
-    names = (
-        "id_instance",
-        "wid",
-        "state_instance",
-        "state_timestamp",
-        "status_instance",
-        "status_timestamp",
-        "device",
-        "device_timestamp",
-        "quota",
-        "quota_timestamp",
-    )
-    return {name: item.get(name) for name in names}
+    return {name: item.get(name) for name in INSTANCE_FIELDS if name != "last_webhook_at"}
 
 
 # -- what changed -------------------------------------------------------------------------
