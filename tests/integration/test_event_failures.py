@@ -180,3 +180,18 @@ def test_a_batch_that_outlives_every_retry_goes_to_the_on_failure_destination(pu
     assert stubborn.poll_once() == 0  # it went on past the batch: the stream is not held
     # The fixture's poller is a second reader of the stream: it publishes them now.
     assert sorted(published_ids(publishing.flush(), inst)) == ["M0", "M1"]
+
+
+def test_an_event_too_large_even_without_its_view_is_kept_and_the_rest_published(publishing):
+    inst = Instance(id_instance=next(_instance_ids))
+    huge_id = "H" * (130 * 1024)  # valid JSON, a valid string: the event repeats it twice
+    t = 1_700_000_000
+    assert publishing.deliver(inst.text(huge_id, CHAT, t, "hi")) == "stored"
+    assert publishing.deliver(inst.text("SMALL", CHAT, t + 1, "after it")) == "stored"
+    cold_start()
+    events = publishing.flush()
+    assert published_ids(events, inst) == ["SMALL"]  # the stream went on
+    (kept,) = failed_events(publishing)
+    assert kept["reason"].startswith("event over EventBridge's 256 KB")
+    assert kept["detail_type"] == "Message Received" and kept["event_id"]
+    assert kept["item"].startswith(f"message/{inst.id_instance}/HHH")

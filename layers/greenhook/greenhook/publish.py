@@ -163,11 +163,9 @@ class Publisher:
                 if entry is None:
                     self._park(
                         "event over EventBridge's 256 KB even without its view",
-                        **{
-                            "detail_type": event.detail_type,
-                            "event_id": event.detail.get("event_id"),
-                            "item": str(event.detail.get("item"))[:1000],
-                        },
+                        detail_type=event.detail_type,
+                        event_id=event.detail.get("event_id"),
+                        item=str(event.detail.get("item"))[:1000],
                     )
                     continue
                 pending.append(Pending(index, entry))
