@@ -180,7 +180,7 @@ def test_the_same_webhooks_again_publish_nothing(local_stack, published):
 def test_events_follow_prints_events_as_they_arrive(local_stack, published):
     follow = subprocess.Popen(
         [
-            *(sys.executable, "-m", "greenhook_dev.cli", "events", "--follow", "--limit", "0"),
+            *(sys.executable, "-m", "greenhook_dev.cli", "events", "--follow", "--limit", "1"),
             *("--stack-file", local_stack["stack_file"]),
         ],
         stdout=subprocess.PIPE,
@@ -189,11 +189,12 @@ def test_events_follow_prints_events_as_they_arrive(local_stack, published):
     watchdog = threading.Timer(30, follow.kill)  # readline must not wait forever
     watchdog.start()
     try:
-        time.sleep(1)  # it has read the file as it is
+        newest = follow.stdout.readline()  # the newest event so far: it is running
         post_all(local_stack, [INSTANCE.text("EV-FOLLOW", BOB, BASE + 40, "live")])
-        line = follow.stdout.readline()  # blocks until it prints one
+        line = follow.stdout.readline()  # blocks until it prints the next one
     finally:
         watchdog.cancel()
         follow.terminate()
         follow.wait(10)
+    assert newest and "live" not in newest
     assert "Message Received" in line and BOB in line and "live" in line
