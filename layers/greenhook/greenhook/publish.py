@@ -32,7 +32,7 @@ from botocore.exceptions import ClientError
 from greenhook.changes import BusinessEvent, record_events
 from greenhook.config import publish_config
 from greenhook.observability import MetricUnit, logger, metrics
-from greenhook.transient import _TRANSIENT_CODES, is_transient
+from greenhook.transient import TRANSIENT_CODES, is_transient
 
 MAX_ENTRIES = 10  # PutEvents takes ten entries
 MAX_REQUEST_BYTES = 256 * 1024  # and 256 KB in all
@@ -52,7 +52,7 @@ _HEAVY_VIEW_FIELDS = (
     "reason",
 )
 # Per-entry error codes PutEvents gives for a refusal that may pass next time.
-_TRANSIENT_ENTRY_CODES = _TRANSIENT_CODES | {"InternalFailure", "InternalException"}
+_TRANSIENT_ENTRY_CODES = TRANSIENT_CODES | {"InternalFailure", "InternalException"}
 ATTEMPTS = 5
 SAFETY_MS = 5_000  # stop retrying this long before the function's deadline
 
@@ -101,8 +101,9 @@ class FailuresQueue:
         self.client = client
 
     def park(self, reason: str, **what: Any) -> None:
+        # Well under SQS's 1 MiB: an entry is at most ENTRY_LIMIT, anything else is ids.
         body = json.dumps({"reason": reason[:2000], **what}, default=_json_default)
-        self.client.send_message(QueueUrl=self.queue_url, MessageBody=body[: 1024 * 1024])
+        self.client.send_message(QueueUrl=self.queue_url, MessageBody=body)
 
 
 def _json_default(value: Any) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
-_TRANSIENT_CODES = {
+TRANSIENT_CODES = {
     "ProvisionedThroughputExceededException",
     "RequestLimitExceeded",
     "ThrottlingException",
@@ -31,7 +31,7 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return code in _TRANSIENT_CODES or status >= 500 or status == 429
+        return code in TRANSIENT_CODES or status >= 500 or status == 429
     # ConnectionError covers connect timeouts and unreachable endpoints; HTTPClientError
     # covers read timeouts and dropped connections.
     return isinstance(error, ConnectionError | HTTPClientError | TimeoutError)
