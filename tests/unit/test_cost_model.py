@@ -57,7 +57,9 @@ def test_a_run_is_priced_per_million_webhooks_line_by_line():
     assert lines["Lambda ingest duration (1024 MB)"] == pytest.approx(100_000 * 0.0000133334)
     assert cost.total(list(lines.items())) == pytest.approx(sum(lines.values()))
     text = cost.format_cost(list(lines.items()), PRICES, cost.DEFAULT_MIX)
-    assert text.splitlines()[-1] == f"    ${cost.total(list(lines.items())):.2f} per million webhooks"
+    figure = cost.total(list(lines.items()))
+    assert text.splitlines()[-1] == f"    ${figure:.2f} per million webhooks"
+    assert "35% incoming" in text
 
 
 def test_billed_increments():
