@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 
-GSI1 = "GSI1"  # archive by day, parked
-GSI2 = "GSI2"  # a chat's messages, an instance's chats and calls, the instances
+GSI1 = "GSI1"  # parked webhooks
+# A chat's messages, an instance's calls, the instances. Keys only: a write that does not
+# move an item's listing keys (a status, an edit, a reaction) writes nothing to the index,
+# and the listings read the few items they show with BatchGetItem.
+GSI2 = "GSI2K"
 
 ARCHIVE_PREFIX = "ARCHIVE#"
 PARKED_PARTITION = "PARKED"
@@ -77,8 +80,23 @@ def chat_timeline(id_instance: int, chat_id: str) -> str:
 
 
 def chats_by_activity(id_instance: int) -> str:
-    """GSI2 partition of an instance's chats (GSI2SK = timed(last activity, chatId))."""
+    """The partition of an instance's activity markers: one item per chat and active minute
+    (SK = activity(timestamp, chatId)), so a chat's messages of the same minute write none."""
     return f"CHATS#{_id(id_instance)}"
+
+
+ACTIVITY_SECONDS = 60
+
+
+def activity(id_instance: int, chat_id: str, timestamp: int | None) -> dict[str, str]:
+    """A chat's activity marker for the minute of `timestamp`."""
+    minute = bounded(timestamp or 0) // ACTIVITY_SECONDS * ACTIVITY_SECONDS
+    return {"PK": chats_by_activity(id_instance), "SK": timed_key(minute, chat_id)}
+
+
+def activity_minute(sort_key: str) -> str:
+    """The minute part of an activity marker's sort key (markers of one minute share it)."""
+    return sort_key.split("#", 1)[0]
 
 
 def call(id_instance: int, id_call: str) -> dict[str, str]:
@@ -92,37 +110,3 @@ def calls(id_instance: int) -> str:
 
 def instance(id_instance: int) -> dict[str, str]:
     return {"PK": f"INSTANCE#{_id(id_instance)}", "SK": INSTANCE_SK}
-
-
-# What GSI2 carries besides its keys: exactly what the listings show (template.yaml holds the
-# same list; a test keeps them equal). Content and thumbnails stay out of the index.
-GSI2_ATTRIBUTES = (
-    "id_instance",
-    "id_message",
-    "chat_id",
-    "timestamp",
-    "direction",
-    "type_message",
-    "sender",
-    "sender_name",
-    "text",
-    "stanza_id",
-    "status_events",
-    "edit_events",
-    "deletion_events",
-    "reaction_events",
-    "chat_name",
-    "last_activity_at",
-    "last_id_message",
-    "last_direction",
-    "last_type_message",
-    "last_sender_name",
-    "last_text",
-    "chat_state",
-    "avatar",
-    "id_call",
-    "started_at",
-    "call_events",
-    "is_video",
-    "duration",
-)

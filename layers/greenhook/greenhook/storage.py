@@ -34,6 +34,7 @@ from greenhook.views import call_view, chat_view, instance_view, message_view
 INLINE_MESSAGE_DATA_LIMIT = 4 * 1024
 CONTENT_ITEM_LIMIT = 350 * 1024  # DynamoDB's item limit is 400 KB
 TEXT_PREVIEW_LIMIT = 1000
+KNOWN_LIMIT = 100_000  # entries Storage keeps about what it wrote (a few MB at most)
 
 
 def _is_condition_failure(error: ClientError) -> bool:
@@ -132,6 +133,20 @@ class Storage:
     def __init__(self, table_name: str, resource: Any = None, payloads: Payloads | None = None):
         self.table = (resource or boto3.resource("dynamodb")).Table(table_name)
         self.payloads = payloads  # where message content too large for an item goes
+        # What this Storage has seen written, so that it skips writes whose outcome it can
+        # predict: (PK, SK, version attribute) -> a version the item holds at least (a
+        # newest-wins write at or below it would fail its condition), and the activity
+        # markers and instance minutes already written. Versions only grow: never stale.
+        self._known: dict[tuple[str, str, str], str | int] = {}
+
+    def _remember(self, known_key: tuple[str, str, str], version: str | int) -> None:
+        if len(self._known) >= KNOWN_LIMIT:  # a long-lived container: start afresh
+            self._known.clear()
+        self._known[known_key] = version
+
+    def _known_at_least(self, known_key: tuple[str, str, str], version: str | int) -> bool:
+        known = self._known.get(known_key)
+        return known is not None and type(known) is type(version) and known >= version  # type: ignore[operator]
 
     # -- write primitives ------------------------------------------------------------------
     def _update(
@@ -203,13 +218,19 @@ class Storage:
         identity: dict | None = None,
     ) -> bool:
         """SET values (and the identity attributes, if the item has none yet) unless the stored
-        version is the same or newer; False if it was."""
-        return self._update(
+        version is the same or newer; False if it was (or is known to be, without a write)."""
+        known_key = (key["PK"], key["SK"], version_attribute)
+        if self._known_at_least(known_key, version):
+            return False
+        written = self._update(
             key,
             set_={**values, version_attribute: version},
             set_if_absent=identity,
             condition=(version_attribute, "<", version),
         )
+        # Written: the item holds this version. Refused: it holds a newer one.
+        self._remember(known_key, version)
+        return written
 
     def _put(self, item: dict, **request: Any) -> None:
         item, repairs = storable_item(item)
@@ -306,10 +327,15 @@ class Storage:
             )
             if len(found) >= limit:
                 break
-        wanted = [{"PK": i["PK"], "SK": i["SK"]} for i in found]
+        return self._get_many(found)
+
+    def _get_many(self, wanted: list[dict]) -> list[dict]:
+        """The items with these keys (PK, SK), in that order; absent ones left out."""
+        wanted = [{"PK": k["PK"], "SK": k["SK"]} for k in wanted]
         items: dict[tuple[str, str], dict] = {}
-        for start in range(0, len(wanted), 100):  # BatchGetItem takes 100 keys
-            request = {self.table.name: {"Keys": wanted[start : start + 100]}}
+        unique = list({(k["PK"], k["SK"]): k for k in wanted}.values())
+        for start in range(0, len(unique), 100):  # BatchGetItem takes 100 keys
+            request = {self.table.name: {"Keys": unique[start : start + 100]}}
             while request:
                 response = self.table.meta.client.batch_get_item(RequestItems=request)
                 for item in response["Responses"].get(self.table.name, []):
@@ -390,10 +416,18 @@ class Storage:
                 "last_type_message": content.type_message,
                 "last_sender_name": content.sender_name,
                 "last_text": preview[:200] if preview else preview,
-                "GSI2PK": keys.chats_by_activity(content.id_instance),
-                "GSI2SK": keys.timed_key(content.timestamp, content.chat_id),
             },
         )
+        self._mark_activity(content.id_instance, content.chat_id, content.timestamp)
+
+    def _mark_activity(self, id_instance: int, chat_id: str, timestamp: int) -> None:
+        """The chat's activity marker for this minute, once (list_chats reads them)."""
+        marker = keys.activity(id_instance, chat_id, timestamp)
+        known_key = (marker["PK"], marker["SK"], "marker")
+        if self._known_at_least(known_key, 1):
+            return
+        self._put({**marker, "id_instance": id_instance, "chat_id": chat_id})
+        self._remember(known_key, 1)
 
     def _message_event(
         self, id_instance: int, id_message: str, attribute: str, event: str, chat_id: str | None
@@ -491,6 +525,7 @@ class Storage:
         return view
 
     def _newest_in_gsi2(self, partition: str, limit: int) -> list[dict]:
+        """Keys of a GSI2 partition's newest `limit` entries (the index holds keys only)."""
         return self._query_all(
             limit,
             IndexName=keys.GSI2,
@@ -500,13 +535,47 @@ class Storage:
 
     def list_messages(self, id_instance: int, chat_id: str, limit: int = 100) -> list[dict]:
         """A chat's newest `limit` messages, oldest first (incoming and outgoing)."""
-        items = self._newest_in_gsi2(keys.chat_timeline(id_instance, chat_id), limit)
+        items = self._get_many(
+            self._newest_in_gsi2(keys.chat_timeline(id_instance, chat_id), limit)
+        )
         return [message_view(i, brief=True) for i in reversed(items)]
 
     def list_chats(self, id_instance: int, limit: int = 50) -> list[dict]:
-        """An instance's chats, most recently active first."""
-        items = self._newest_in_gsi2(keys.chats_by_activity(id_instance), limit)
-        return [chat_view(i) for i in items]
+        """An instance's chats, most recently active first.
+
+        The activity markers, newest minute first, name each chat first at its last active
+        minute; the whole minute at the limit is read, then the chats are ordered by their
+        exact last activity. Chats stored before the markers existed are listed from their
+        older GSI2 entries.
+        """
+        chat_ids: list[str] = []
+        boundary = None
+        request: dict[str, Any] = {
+            "KeyConditionExpression": Key("PK").eq(keys.chats_by_activity(id_instance)),
+            "ScanIndexForward": False,
+            "ProjectionExpression": "SK, chat_id",
+        }
+        while True:
+            response = self.table.query(**request)
+            for marker in response["Items"]:
+                minute = keys.activity_minute(marker["SK"])
+                if boundary is not None and minute != boundary:
+                    break
+                if marker["chat_id"] not in chat_ids:
+                    chat_ids.append(marker["chat_id"])
+                    if len(chat_ids) == limit:
+                        boundary = minute  # the rest of this minute may still come first
+            else:
+                if "LastEvaluatedKey" in response:
+                    request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+                    continue
+            break
+        legacy = self._newest_in_gsi2(keys.chats_by_activity(id_instance), limit)
+        chat_ids += [i["chat_id"] for i in self._get_many(legacy) if i["chat_id"] not in chat_ids]
+        wanted = [{"PK": keys.chat_timeline(id_instance, c), "SK": keys.CHAT_SK} for c in chat_ids]
+        chats = [i for i in self._get_many(wanted) if "last_version" in i]
+        chats.sort(key=lambda i: str(i["last_version"]), reverse=True)
+        return [chat_view(i) for i in chats[:limit]]
 
     def get_chat(self, id_instance: int, chat_id: str) -> dict | None:
         item = self.table.get_item(Key=keys.chat(id_instance, chat_id)).get("Item")
@@ -573,7 +642,7 @@ class Storage:
 
     def list_calls(self, id_instance: int, limit: int = 50) -> list[dict]:
         """An instance's calls, newest first, each with its status sequence."""
-        items = self._newest_in_gsi2(keys.calls(id_instance), limit)
+        items = self._get_many(self._newest_in_gsi2(keys.calls(id_instance), limit))
         return [call_view(i) for i in items]
 
     # -- instance --------------------------------------------------------------------------
@@ -637,11 +706,13 @@ class Storage:
         )
 
     def touch_instance(self, id_instance: int, timestamp: int) -> bool:
-        """The time of the newest webhook seen from the instance."""
+        """The minute of the newest webhook seen from the instance (its start): one write a
+        minute at most, and the same value in any order of delivery."""
+        minute = keys.bounded(timestamp) // 60 * 60  # compared as a number: it must stay one
         return self._newest_wins(
             keys.instance(id_instance),
             "last_webhook_at",
-            keys.bounded(timestamp),  # compared as a number: it must stay one
+            minute,
             {},
             self._instance_identity(id_instance),
         )
@@ -657,7 +728,7 @@ class Storage:
             IndexName=keys.GSI2,
             KeyConditionExpression=Key("GSI2PK").eq(keys.INSTANCES_PARTITION),
         )
-        return sorted(int(i["id_instance"]) for i in items)
+        return sorted(int(i["GSI2SK"]) for i in items)
 
 
 def _archive_view(item: dict) -> dict:
