@@ -40,11 +40,13 @@ import boto3
 import requests
 from moto.server import ThreadedMotoServer
 
+from greenhook_dev import moto_inprocess
 from greenhook_dev.cfn_response import ResponseReceiver, custom_resource_event, resource_properties
 from greenhook_dev.event_sink import EVENTS_FILE_NAME, EventSink
 from greenhook_dev.fake_green_api import FakeGreenApi
 from greenhook_dev.http_front import ApiSettings, HttpFront
 from greenhook_dev.lambda_runtime import LocalFunction
+from greenhook_dev.moto_speedups import install as install_moto_speedups
 from greenhook_dev.poller import DEFAULT_RETRY_DELAY, QueuePoller
 from greenhook_dev.stream_poller import StreamPoller, sqs_on_failure
 from greenhook_dev.template_resources import LocalStack, create_stack, load_template
@@ -279,6 +281,7 @@ def start_local_stack(
     stoppers: list[Callable[[], None]] = []
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's line per request
     try:
+        install_moto_speedups()  # moto's algorithms, not its HTTP, bound the stack under load
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
         stoppers.append(moto.stop)
@@ -312,6 +315,10 @@ def start_local_stack(
             SecretId=stack.refs["WebhookTokenSecret"]
         )
         token = json.loads(secret["SecretString"])["token"]
+        # From here on this process's own SQS/DynamoDB/EventBridge calls skip the HTTP hop;
+        # the resources above were created over HTTP, so their URLs are the server's.
+        moto_inprocess.enable(endpoint_url, sessions=(session,))
+        stoppers.append(lambda: moto_inprocess.disable(endpoint_url))
 
         ingest = LocalFunction.from_template(stack, INGEST)
         process = LocalFunction.from_template(stack, PROCESS)
