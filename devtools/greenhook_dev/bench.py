@@ -246,6 +246,19 @@ def bench_cold_start(running: RunningStack, repeats: int) -> dict[str, float]:
 
 
 # -- (c) throughput ----------------------------------------------------------------------
+def _archive_stream(running: RunningStack) -> Any:
+    from greenhook.archive import ArchiveStream
+
+    return ArchiveStream(running.stack.refs["ArchiveStream"])
+
+
+def _archive_reader(running: RunningStack) -> Any:
+    from greenhook.archive import ArchiveReader
+    from greenhook.storage import Payloads
+
+    return ArchiveReader(Payloads(running.info["bucket_name"]))
+
+
 def _queue_empty(sqs: Any, queue_url: str) -> bool:
     attributes = sqs.get_queue_attributes(
         QueueUrl=queue_url,
@@ -258,7 +271,6 @@ def _queue_empty(sqs: Any, queue_url: str) -> bool:
 
 
 def bench_throughput(running: RunningStack, count: int, threads: int) -> dict[str, float]:
-    from greenhook.storage import Storage
 
     sample = MESSAGE_SAMPLE if MESSAGE_SAMPLE.exists() else SAMPLE
     bodies = Bodies(sample)
@@ -283,10 +295,8 @@ def bench_throughput(running: RunningStack, count: int, threads: int) -> dict[st
             time.sleep(0.02)
         stored_after = time.perf_counter() - started
         running.poller.stop()
-    storage = Storage(running.info["table_name"])
-    stored = sum(
-        storage.get_archived(hashlib.sha256(body).hexdigest()) is not None for body in payloads
-    )
+    archived = {a["id"] for a in _archive_reader(running).newest(10**9, days=1)}
+    stored = sum(hashlib.sha256(body).hexdigest() in archived for body in payloads)
     return {
         "sent": count,
         "ok": sum(200 <= s < 300 for s in statuses),
@@ -383,8 +393,11 @@ def bench_write_units(running: RunningStack) -> dict[str, Any]:
     trusted, probe = moto_capacity(boto3.resource("dynamodb").Table(table_name))
     counter = iter(range(1, 1_000_000))
 
+    archive = _archive_stream(running)
+
     def process(body: bytes, storage: Storage) -> str:
-        return handle_record(queued_record(body, next(counter), running), storage, payloads)
+        record = queued_record(body, next(counter), running)
+        return handle_record(record, storage, payloads, archive)
 
     def put_units(body: bytes) -> float:
         key = {"PK": f"BENCH#{hashlib.sha256(body).hexdigest()}", "SK": "BASELINE"}
@@ -472,6 +485,7 @@ def bench_process(running: RunningStack, records: int, warmup: int = 5) -> dict[
     payloads = Payloads(running.info["bucket_name"])
     storage = Storage(table_name, payloads=payloads)
     table = boto3.resource("dynamodb").Table(table_name)
+    archive = _archive_stream(running)
 
     def baseline(record: Any, n: int) -> None:
         document = json.loads(record.body)
@@ -497,7 +511,7 @@ def bench_process(running: RunningStack, records: int, warmup: int = 5) -> dict[
                 n += 1
                 record = queued_record(bodies.next(), n, running)
                 started = time.perf_counter()
-                outcomes.add(handle_record(record, storage, payloads))
+                outcomes.add(handle_record(record, storage, payloads, archive))
                 processed = time.perf_counter() - started
                 started = time.perf_counter()
                 baseline(record, n)
@@ -726,12 +740,13 @@ class EventDelivery:
         self.payloads = Payloads(running.info["bucket_name"])
         self.storage = Storage(running.info["table_name"], payloads=self.payloads)
         self.handle_record = handle_record
+        self.archive = _archive_stream(running)
         self.n = 0
 
     def process(self, body: bytes) -> str:
         self.n += 1
         record = queued_record(body, self.n, self.running)
-        return self.handle_record(record, self.storage, self.payloads)
+        return self.handle_record(record, self.storage, self.payloads, self.archive)
 
     def published(self) -> list[dict]:
         """Settle the stream; the events it put on the bus, as the sink received them."""
@@ -798,9 +813,10 @@ def bench_events_per_webhook(running: RunningStack, meter: PublishMeter) -> dict
     # As in (d), the table first holds every sample once: each sample's own events then are
     # what it publishes first (on an empty table with --only f; none if stored before).
     first: dict[str, list[str] | None] = {}
+    archived = {a["id"] for a in _archive_reader(running).newest(10**9, days=1)}
     for sample in sorted(EVENTS.glob("webhooks/*.json")) + sorted(EVENTS.glob("messages/*.json")):
         body = sample.read_bytes()
-        stored_before = delivery.storage.get_archived(hashlib.sha256(body).hexdigest())
+        stored_before = hashlib.sha256(body).hexdigest() in archived
         _, detail_types = delivery.deliver(body)
         first[sample.stem] = None if stored_before and not detail_types else detail_types
     rows = []

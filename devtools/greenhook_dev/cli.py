@@ -9,6 +9,7 @@ import argparse
 import functools
 import json
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -132,29 +133,53 @@ def _session(region: str | None, local: bool = False) -> Any:
     return boto3.Session(region_name=region)  # the default credential chain, as the AWS CLI
 
 
-def open_storage(args: argparse.Namespace) -> tuple[Storage, Payloads]:
-    """The table and bucket of the deployed stack named by --stack, or of the local stack."""
-    from greenhook.storage import Payloads, Storage
+@dataclass(frozen=True)
+class Target:
+    """Where a command reads and writes: a deployed stack (--stack) or the local one."""
 
+    session: Any
+    endpoint: str | None
+    table: str
+    bucket: str
+    queue_url: str | None  # only replay needs it
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint)
+
+
+def open_target(args: argparse.Namespace) -> Target:
     if args.stack:
         session = _session(args.region)
         (stack,) = session.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"]
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        missing = [name for name in ("TableName", "PayloadBucketName") if name not in outputs]
+        wanted = ("TableName", "PayloadBucketName")
+        missing = [name for name in wanted if name not in outputs]
         if missing:
             raise CommandError(
                 f"stack {args.stack} has no output {' or '.join(missing)}: is it a greenhook stack?"
             )
-        table, bucket, endpoint = outputs["TableName"], outputs["PayloadBucketName"], None
-    else:
-        info = load_stack_info(args.stack_file)
-        if "bucket_name" not in info:
-            raise CommandError("the local stack's file names no bucket_name; restart `make run`")
-        session = _session(info["region"], local=True)
-        table, bucket, endpoint = info["table_name"], info["bucket_name"], info["aws_endpoint_url"]
-    payloads = Payloads(bucket, client=session.client("s3", endpoint_url=endpoint))
-    resource = session.resource("dynamodb", endpoint_url=endpoint)
-    return Storage(table, resource=resource, payloads=payloads), payloads
+        table, bucket = (outputs[name] for name in wanted)
+        return Target(session, None, table, bucket, outputs.get("QueueUrl"))
+    info = load_stack_info(args.stack_file)
+    if "bucket_name" not in info:
+        raise CommandError("the local stack's file names no bucket_name; restart `make run`")
+    return Target(
+        _session(info["region"], local=True),
+        info["aws_endpoint_url"],
+        info["table_name"],
+        info["bucket_name"],
+        info.get("queue_url"),
+    )
+
+
+def open_storage(args: argparse.Namespace) -> tuple[Storage, Payloads]:
+    """The table and bucket of the deployed stack named by --stack, or of the local stack."""
+    from greenhook.storage import Payloads, Storage
+
+    target = open_target(args)
+    payloads = Payloads(target.bucket, client=target.client("s3"))
+    resource = target.session.resource("dynamodb", endpoint_url=target.endpoint)
+    return Storage(target.table, resource=resource, payloads=payloads), payloads
 
 
 def _stack_errors(run: Callable[[argparse.Namespace], int]) -> Callable:
@@ -415,9 +440,103 @@ def format_archive(items: list[dict]) -> str:
 @command("archive", "list the newest webhooks in the archive", _archive_arguments)
 @_stack_errors
 def archive(args: argparse.Namespace) -> int:
-    storage, _ = open_storage(args)
-    items = storage.list_archive(limit=args.limit)
+    from greenhook.archive import ArchiveReader
+
+    _, payloads = open_storage(args)
+    items = ArchiveReader(payloads).newest(args.limit)
     _print_json_or(args, items, format_archive(items))
+    return 0
+
+
+def _when(text: str) -> datetime:
+    """An ISO date or time (UTC unless it says otherwise)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not an ISO date or time: {text!r}") from error
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _replay_archive_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="start", type=_when, required=True, help="e.g. 2026-12-01")
+    parser.add_argument("--to", dest="end", type=_when, required=True, help="exclusive")
+    parser.add_argument("--type", dest="type_webhook", help="only this typeWebhook")
+    parser.add_argument("--dry-run", action="store_true", help="count, send nothing")
+    parser.add_argument("--json", action="store_true", help="print the counts as JSON")
+    _target_arguments(parser)
+
+
+def replay_archive(
+    reader: Any,
+    *,
+    sqs: Any,
+    queue_url: str,
+    start: datetime,
+    end: datetime,
+    type_webhook: str | None = None,
+    dry_run: bool = False,
+) -> dict[str, int]:
+    """Send each body archived as received in [start, end) to the queue once, as ingest
+    would (its original received_at and source IP). Convergent writes make a replay of
+    what is stored a no-op."""
+    from greenhook import queue, routing
+
+    counts = {"archived": 0, "sent": 0, "skipped": 0}
+    seen: set[str] = set()
+    run = f"replay-{time.time_ns()}"
+    for line in reader.records(start, end):
+        counts["archived"] += 1
+        if line["sha256"] in seen or (type_webhook and line.get("type_webhook") != type_webhook):
+            counts["skipped"] += 1  # a body archived twice (two deliveries) is sent once
+            continue
+        seen.add(line["sha256"])
+        if not dry_run:
+            body = reader.body(line)
+            queue.enqueue(
+                body,
+                sqs=sqs,
+                queue_url=queue_url,
+                group_id=routing.route(body).group_id,
+                received_at=line["received_at"],
+                source_ip=line.get("source_ip") or "replay",
+                s3_client=lambda: reader.payloads.client,
+                bucket=reader.payloads.bucket,
+                deduplication_id=f"{run}-{line['sha256'][:64]}",
+            )
+        counts["sent"] += 1
+    return counts
+
+
+@command(
+    "replay",
+    "re-enqueue archived webhooks received in [--from, --to) through the normal path",
+    _replay_archive_arguments,
+)
+@_stack_errors
+def replay_command(args: argparse.Namespace) -> int:
+    from greenhook.archive import ArchiveReader
+
+    if args.end <= args.start:
+        raise CommandError("--to must be after --from")
+    target = open_target(args)
+    if not target.queue_url:
+        raise CommandError("the stack names no webhook queue (QueueUrl) to replay into")
+    _, payloads = open_storage(args)
+    counts = replay_archive(
+        ArchiveReader(payloads),
+        sqs=target.client("sqs"),
+        queue_url=target.queue_url,
+        start=args.start,
+        end=args.end,
+        type_webhook=args.type_webhook,
+        dry_run=args.dry_run,
+    )
+    verb = "would send" if args.dry_run else "sent"
+    _print_json_or(
+        args,
+        counts,
+        f"{counts['archived']} archived, {verb} {counts['sent']}, skipped {counts['skipped']}",
+    )
     return 0
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from greenhook_dev import moto_firehose
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 ACCOUNT_ID = "123456789012"
@@ -75,6 +77,9 @@ class LocalStack:
                 return self._ref(arg)
             if key == "Fn::GetAtt":
                 logical_id, attribute = arg
+                if logical_id not in self.attributes and self._is_role(logical_id):
+                    # moto does not check roles: an ARN is all a local resource needs
+                    return f"arn:aws:iam::{ACCOUNT_ID}:role/{self.stack_name}-{logical_id}"
                 return self.attributes[logical_id][attribute]
             if key == "Fn::Join":
                 sep, items = arg
@@ -89,6 +94,10 @@ class LocalStack:
                 return self.resolve(items)[int(index)]
         resolved = {k: self.resolve(v) for k, v in value.items()}
         return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
+
+    def _is_role(self, logical_id: str) -> bool:
+        resource = self.template["Resources"].get(logical_id, {})
+        return resource.get("Type") == "AWS::IAM::Role"
 
     def condition(self, name: str) -> bool:
         return self._evaluate(self.template["Conditions"][name])
@@ -263,7 +272,35 @@ def _create_archive(stack: LocalStack, logical_id: str, props: dict, session) ->
     stack.attributes[logical_id] = {"Arn": response["ArchiveArn"]}
 
 
+def _create_delivery_stream(stack: LocalStack, logical_id: str, props: dict, session) -> None:
+    moto_firehose.install()  # prefixes and gzip as Data Firehose writes them
+    name = _name(stack, logical_id)[:64]
+    destination = props["ExtendedS3DestinationConfiguration"]
+    kept = ("BucketARN", "RoleARN", "Prefix", "ErrorOutputPrefix", "CompressionFormat")
+    response = session.client("firehose").create_delivery_stream(
+        DeliveryStreamName=name,
+        DeliveryStreamType=props.get("DeliveryStreamType", "DirectPut"),
+        ExtendedS3DestinationConfiguration={k: destination[k] for k in kept if k in destination},
+    )
+    stack.refs[logical_id] = name
+    stack.attributes[logical_id] = {"Arn": response["DeliveryStreamARN"]}
+
+
+def _create_log_group(stack: LocalStack, logical_id: str, props: dict, session) -> None:
+    name = props.get("LogGroupName") or f"/{stack.stack_name}/{logical_id}"
+    logs = session.client("logs")
+    logs.create_log_group(logGroupName=name)
+    if "RetentionInDays" in props:
+        logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
+    stack.refs[logical_id] = name
+    stack.attributes[logical_id] = {
+        "Arn": f"arn:aws:logs:{stack.region}:{ACCOUNT_ID}:log-group:{name}:*"
+    }
+
+
 _CREATORS = {
+    "AWS::Logs::LogGroup": _create_log_group,
+    "AWS::KinesisFirehose::DeliveryStream": _create_delivery_stream,
     "AWS::SQS::Queue": _create_queue,
     "AWS::DynamoDB::Table": _create_table,
     "AWS::SecretsManager::Secret": _create_secret,

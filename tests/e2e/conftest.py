@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from greenhook.storage import Storage
+from greenhook.storage import Payloads, Storage
 
 START_TIMEOUT = 60  # seconds; a cold start here takes about 5
 STOP_TIMEOUT = 20
@@ -77,5 +77,11 @@ def aws_session(local_stack) -> boto3.Session:
 @pytest.fixture(scope="session")
 def storage(local_stack, aws_session) -> Storage:
     """The archive of the running local stack."""
-    dynamodb = aws_session.resource("dynamodb", endpoint_url=local_stack["aws_endpoint_url"])
-    return Storage(local_stack["table_name"], resource=dynamodb)
+    endpoint = local_stack["aws_endpoint_url"]
+    dynamodb = aws_session.resource("dynamodb", endpoint_url=endpoint)
+    s3 = aws_session.client("s3", endpoint_url=endpoint)
+    return Storage(
+        local_stack["table_name"],
+        resource=dynamodb,
+        payloads=Payloads(local_stack["bucket_name"], s3),
+    )

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from greenhook.archive import ArchiveReader
 from greenhook_dev.template_resources import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -52,7 +53,7 @@ def post(
 def wait_for_archive(storage, webhook_id: str, timeout: float = ARCHIVE_TIMEOUT) -> dict | None:
     deadline = time.monotonic() + timeout
     while True:
-        found = [i for i in storage.list_archive(limit=200) if i["id"] == webhook_id]
+        found = [i for i in ArchiveReader(storage.payloads).newest(200) if i["id"] == webhook_id]
         if found or time.monotonic() > deadline:
             return found[0] if found else None
         time.sleep(0.2)
@@ -88,7 +89,7 @@ def test_wrong_token_is_401_and_nothing_is_stored(local_stack, storage):
     assert post(local_stack, accepted).status_code == 200
     assert wait_for_archive(storage, sha256(accepted)) is not None
     assert wait_for_archive(storage, sha256(rejected), timeout=0) is None
-    assert storage.get_archived(sha256(rejected)) is None
+    assert ArchiveReader(storage.payloads).get(sha256(rejected)) is None
 
 
 def test_source_ip_is_the_peer_not_x_forwarded_for(local_stack, storage):
@@ -96,7 +97,7 @@ def test_source_ip_is_the_peer_not_x_forwarded_for(local_stack, storage):
     response = post(local_stack, body, **{"X-Forwarded-For": "51.250.84.44"})
     assert response.status_code == 200
     assert wait_for_archive(storage, sha256(body)) is not None
-    assert storage.get_archived(sha256(body))["source_ip"] == "127.0.0.1"
+    assert ArchiveReader(storage.payloads).get(sha256(body))["source_ip"] == "127.0.0.1"
 
 
 def test_unknown_route_and_wrong_method_are_404(local_stack):

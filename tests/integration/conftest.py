@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.config import Config
 from moto import mock_aws
 
+from greenhook.archive import ArchiveStream
 from greenhook.storage import Payloads, Storage
 from greenhook_dev.lambda_runtime import LocalFunction, cold_start
 from greenhook_dev.poller import QueuePoller, ingested_record
@@ -41,7 +42,13 @@ class Pipeline:
 
     @property
     def storage(self) -> Storage:
-        return Storage(self.stack.refs["WebhookTable"], self.session.resource("dynamodb"))
+        return Storage(
+            self.stack.refs["WebhookTable"], self.session.resource("dynamodb"), self.payloads
+        )
+
+    @property
+    def payloads(self) -> Payloads:
+        return Payloads(self.stack.refs["PayloadBucket"], self.session.client("s3"))
 
     def http_event(
         self,
@@ -152,6 +159,7 @@ class Processing:
     stack: LocalStack
     storage: Storage
     payloads: Payloads
+    archive: ArchiveStream
     delivered: int = 0
 
     def deliver(self, document: dict | bytes) -> str:
@@ -166,7 +174,7 @@ class Processing:
             queue_arn=self.stack.attributes["WebhookQueue"]["Arn"],
             region=self.stack.region,
         )
-        return handle_record(SQSRecord(record), self.storage, self.payloads)
+        return handle_record(SQSRecord(record), self.storage, self.payloads, self.archive)
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +188,8 @@ def processing() -> Processing:
         cold_start()
         payloads = Payloads(stack.refs["PayloadBucket"], session.client("s3"))
         storage = Storage(stack.refs["WebhookTable"], session.resource("dynamodb"), payloads)
-        yield Processing(stack, storage, payloads)
+        archive = ArchiveStream(stack.refs["ArchiveStream"], session.client("firehose"))
+        yield Processing(stack, storage, payloads, archive)
         cold_start()
 
 
@@ -239,5 +248,6 @@ def publishing() -> Publishing:
             retry_delay=0,
         )
         sink = EventSink(session, bus_name=stack.refs["EventBus"], stack_name=stack.stack_name)
-        yield Publishing(Processing(stack, storage, payloads), poller, sink)
+        archive = ArchiveStream(stack.refs["ArchiveStream"], session.client("firehose"))
+        yield Publishing(Processing(stack, storage, payloads, archive), poller, sink)
         cold_start()

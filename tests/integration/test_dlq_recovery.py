@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from greenhook.archive import ArchiveReader
 from greenhook.queue import sha256_hex
 from greenhook_dev import faults
 from greenhook_dev.lambda_runtime import cold_start
@@ -89,7 +90,9 @@ def test_storage_down_past_the_retries_then_redrive_restores_every_chat(pipeline
     assert dlq_messages(pipeline) == []
     assert pipeline.queued() == []
     for body in bodies:
-        assert pipeline.storage.get_archived(sha256_hex(body))["body"].encode() == body
+        assert (
+            ArchiveReader(pipeline.storage.payloads).get(sha256_hex(body))["body"].encode() == body
+        )
     recovered = views(pipeline.storage)
     assert [m["status"] for m in recovered["messages"][BOB]] == ["read"]
     assert [(m["id_message"], m["text"], m["status"]) for m in recovered["messages"][ALICE]] == [

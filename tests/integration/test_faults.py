@@ -37,6 +37,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from greenhook import ingest, process, queue, routing
+from greenhook.archive import ArchiveReader
 from greenhook.observability import logger
 from greenhook.storage import Payloads, Storage
 from greenhook_dev import faults
@@ -157,7 +158,8 @@ def read_views(storage: Storage, bodies: list[bytes]) -> dict:
         "message": {key: storage.get_message(*key) for key in sorted(messages)},
         "calls": {i: storage.list_calls(i, limit=1000) for i in sorted(instances)},
         "parked": sorted((p["id"], p["reason"]) for p in storage.list_parked(limit=1000)),
-        "archived": sorted(a["id"] for a in storage.list_archive(limit=1000)),
+        # each body at least once: the archive keeps a line per delivery
+        "archived": sorted({a["id"] for a in ArchiveReader(storage.payloads).newest(10_000)}),
     }
 
 
@@ -420,7 +422,7 @@ def test_ingest_answers_503_while_sqs_fails_and_accepts_the_same_request_after(
     assert (poller.poll_once(), poller.poll_once()) == (1, 0)
     assert sum(runtime.receives.values()) == 1  # one record, handled once
     storage = deployment.storage
-    assert [a["id"] for a in storage.list_archive()] == [sha256(body)]
+    assert [a["id"] for a in ArchiveReader(storage.payloads).newest(50)] == [sha256(body)]
     (chat,) = storage.list_chats(7103220992)
     assert [m["id_message"] for m in storage.list_messages(7103220992, chat["chat_id"])] == [
         "F7AEC1B7086ECDC7E6E45923F5EDB825"
@@ -455,7 +457,7 @@ def test_a_large_body_leaves_only_an_expiring_s3_object_when_sqs_fails(
     rules = deployment.stack.resolve(
         deployment.stack.template["Resources"]["PayloadBucket"]["Properties"]
     )["LifecycleConfiguration"]["Rules"]
-    assert [r.get("Prefix") for r in rules if r.get("ExpirationInDays")] == ["payloads/"]
+    assert "payloads/" in [r.get("Prefix") for r in rules if r.get("ExpirationInDays")]
 
     assert deployment.post(body) == (200, {"status": "accepted"})
     assert payload_objects() == [orphan]  # the re-send wrote the same key again (same day)
@@ -464,7 +466,7 @@ def test_a_large_body_leaves_only_an_expiring_s3_object_when_sqs_fails(
     assert (poller.poll_once(), poller.poll_once()) == (1, 0)
     assert sum(runtime.receives.values()) == 1
     storage = deployment.storage
-    (archived,) = storage.list_archive()
+    (archived,) = ArchiveReader(storage.payloads).newest(50)
     assert archived["id"] == sha256(body) and archived["payload_s3_key"] == orphan
     id_instance = webhook["instanceData"]["idInstance"]
     assert storage.get_instance(id_instance)["state_instance"] == webhook["stateInstance"]
@@ -486,7 +488,9 @@ def test_a_send_whose_answer_is_lost_is_answered_503_and_the_resend_deduplicated
     poller = deployment.poller(runtime)
     assert (poller.poll_once(), poller.poll_once()) == (1, 0)
     assert sum(runtime.receives.values()) == 1
-    assert [a["id"] for a in deployment.storage.list_archive()] == [sha256(body)]
+    assert [a["id"] for a in ArchiveReader(deployment.storage.payloads).newest(50)] == [
+        sha256(body)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -517,7 +521,7 @@ def test_ingest_answers_503_within_its_timeout_when_sqs_hangs(deployment, clock,
     assert took < timeout, f"ingest needed {took:.1f} s of its {timeout:.0f} s"
 
 
-# -- 2. DynamoDB throttling at 5 % of calls -------------------------------------------------
+# -- 2. DynamoDB throttling at 10 % of calls -------------------------------------------------
 @pytest.mark.parametrize(
     "client_retries",
     [
@@ -527,18 +531,19 @@ def test_ingest_answers_503_within_its_timeout_when_sqs_hangs(deployment, clock,
         pytest.param("1", id="no-client-retries"),
     ],
 )
-def test_dynamodb_throttling_at_5_percent_loses_nothing_and_changes_nothing(
+def test_dynamodb_throttling_at_10_percent_loses_nothing_and_changes_nothing(
     deployment, clean_runs, mix, clock, monkeypatch, client_retries
 ):
-    """5 % of all DynamoDB calls throttled (seeded), over the whole mix: every webhook is
-    stored or parked exactly as in a fault-free run, the DLQ stays empty."""
+    """10 % of all DynamoDB calls throttled (seeded), over the whole mix: every webhook is
+    stored or parked exactly as in a fault-free run, the DLQ stays empty. (10 %: the mix
+    makes few enough writes that 5 % would throttle only a handful.)"""
     expected = clean_runs.views(deployment.pipeline, mix, monkeypatch)
     if client_retries:
         one_attempt = Config(retries={"mode": "standard", "total_max_attempts": 1})
         monkeypatch.setattr(process, "_CLIENT_CONFIG", one_attempt)
     deployment.use(monkeypatch)
     throttle = faults.FaultInjector(
-        "dynamodb", faults.PROVISIONED_THROUGHPUT_EXCEEDED, faults.Rate(0.05, seed=20260101)
+        "dynamodb", faults.PROVISIONED_THROUGHPUT_EXCEEDED, faults.Rate(0.1, seed=20260101)
     )
     runtime = deployment.runtime(clock)
     with throttle.install():
@@ -603,7 +608,7 @@ def test_an_outage_longer_than_the_redelivery_budget_parks_records_in_the_dlq(
         run(deployment, bodies, runtime)
     assert dynamodb_down.injected > 0
     dead = deployment.dlq_bodies()
-    stored = {a["id"] for a in deployment.storage.list_archive(limit=1000)}
+    stored = {a["id"] for a in ArchiveReader(deployment.storage.payloads).newest(1000)}
     assert dead  # the outage outlasted the redelivery budget
     assert {sha256(b) for b in bodies} == {sha256(b) for b in dead} | stored  # none lost
     assert deployment.queue_depth() == 0
@@ -613,21 +618,24 @@ def test_an_outage_longer_than_the_redelivery_budget_parks_records_in_the_dlq(
 def test_a_process_killed_mid_batch_gets_the_whole_batch_again(
     deployment, clean_runs, mix, clock, monkeypatch
 ):
-    """The process dies right after DynamoDB applied its 4th archive write (PutItem): the
-    batch's first three records are handled, the fourth archived and nothing more. The
-    redelivered batch dies the same way at the 7th record. Lambda fails the whole batch each
-    time: all its records come back, the ones already handled (or half-handled) are handled
-    again, harmlessly; an archive that already exists must not pass for a handled record."""
+    """The process dies right after DynamoDB applied its 4th state write (UpdateItem), some
+    records of the batch handled, one half-handled. The redelivered batch dies the same way
+    at its 7th write. Lambda fails the whole batch each time: all its records come back,
+    the ones already handled (or half-handled) are handled again, harmlessly. The whole
+    batch was archived (Firehose) before any record was handled."""
     expected = clean_runs.views(deployment.pipeline, mix, monkeypatch)
     deployment.use(monkeypatch)
     kill = faults.FaultInjector(
-        "dynamodb", faults.KILLED_AFTER_APPLIED, faults.OnCalls(4, 4 + 7), operations={"PutItem"}
+        "dynamodb",
+        faults.KILLED_AFTER_APPLIED,
+        faults.OnCalls(4, 4 + 7),
+        operations={"UpdateItem"},
     )
     archived_at_each_death: list[set[str]] = []
     runtime = deployment.runtime(
         clock,
         on_kill=lambda: archived_at_each_death.append(
-            {a["id"] for a in deployment.storage.list_archive(limit=1000)}
+            {a["id"] for a in ArchiveReader(deployment.storage.payloads).newest(1000)}
         ),
     )
     with kill.install():
@@ -637,8 +645,8 @@ def test_a_process_killed_mid_batch_gets_the_whole_batch_again(
     first_batch = runtime.batches[0]
     assert runtime.batches[1] == runtime.batches[2] == first_batch  # all of it, twice
     assert len(first_batch) == 10
-    # The first death came after some records of the batch were handled (archived), ...
-    assert [len(archived) for archived in archived_at_each_death] == [4, 7]
+    # The batch was archived before it was handled, each time, ...
+    assert [len(archived) for archived in archived_at_each_death] == [10, 10]
     # ... and those were delivered twice more and handled again without harm.
     assert all(runtime.receives[m] == 3 for m in first_batch)
     assert_nothing_lost_nothing_wrong(deployment, mix, expected)
@@ -655,7 +663,7 @@ def test_writes_whose_answer_is_lost_are_retried_harmlessly(
     lost = faults.FaultInjector(
         "dynamodb",
         faults.LOST_RESPONSE,
-        faults.Rate(0.1, seed=8),
+        faults.Rate(0.2, seed=8),
         operations={"PutItem", "UpdateItem"},
     )
     runtime = deployment.runtime(clock)

@@ -16,6 +16,7 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from greenhook import storable
+from greenhook.archive import ArchiveReader
 from greenhook.process import handle_record, received_at
 from greenhook.queue import sha256_hex
 from greenhook_dev.poller import sqs_record
@@ -37,15 +38,16 @@ def text_message(
     return webhook
 
 
+def _handle(processing, record: dict) -> str:
+    return handle_record(
+        SQSRecord(record), processing.storage, processing.payloads, processing.archive
+    )
+
+
 def archived_bytes(processing, body: bytes) -> bytes | None:
-    item = processing.storage.get_archived(sha256_hex(body))
-    if item is None:
-        return None
-    if item.get("payload_s3_key"):
-        return processing.payloads.get(item["payload_s3_key"])
-    if "body_binary" in item:
-        return item["body_binary"]
-    return item["body"].encode()
+    reader = ArchiveReader(processing.payloads)
+    item = reader.get(sha256_hex(body))
+    return None if item is None else reader.body(item)
 
 
 def parked_reason(processing, body: bytes) -> str | None:
@@ -90,7 +92,9 @@ def test_lone_surrogates_are_replaced_and_recorded(processing):
     assert message["text"] == "ok \ufffd and \ufffd"
     assert message["chat_id"] == "\ufffd@c.us"
     assert archived_bytes(processing, body) == body
-    assert processing.storage.get_archived(sha256_hex(body))["repairs"] == [storable.SURROGATES]
+    assert ArchiveReader(processing.storage.payloads).get(sha256_hex(body))["repairs"] == [
+        storable.SURROGATES
+    ]
 
 
 def test_values_nested_deeper_than_the_models_serialise_are_kept_as_json(processing):
@@ -100,7 +104,9 @@ def test_values_nested_deeper_than_the_models_serialise_are_kept_as_json(process
     assert processing.deliver(body) == "stored"
     stored = processing.storage.get_message(7103220992, "DEEP-EXTRA")
     assert stored["text"] == "deep"
-    assert processing.storage.get_archived(sha256_hex(body))["repairs"] == [storable.NESTING]
+    assert ArchiveReader(processing.storage.payloads).get(sha256_hex(body))["repairs"] == [
+        storable.NESTING
+    ]
 
 
 def test_an_edit_longer_than_a_key_shows_its_whole_text(processing):
@@ -205,7 +211,12 @@ def test_a_value_storage_refuses_parks_and_the_chat_goes_on(processing):
     record = foreign_record(
         json.dumps({"payload_s3_key": key}), attributes={"payload_s3_key": key}, n=1
     )
-    assert handle_record(SQSRecord(record), processing.storage, processing.payloads) == "parked"
+    assert (
+        handle_record(
+            SQSRecord(record), processing.storage, processing.payloads, processing.archive
+        )
+        == "parked"
+    )
     assert "ValidationException" in parked_reason(processing, big)
     assert archived_bytes(processing, big) == big
     assert processing.deliver(json.dumps(after).encode()) == "stored"
@@ -247,21 +258,21 @@ def test_received_time_comes_from_sent_timestamp_without_ingest_attributes():
 def test_a_message_from_another_producer_is_processed(processing):
     webhook = text_message("FOREIGN-1", "sent by hand")
     record = foreign_record(json.dumps(webhook), n=2)
-    outcome = handle_record(SQSRecord(record), processing.storage, processing.payloads)
+    outcome = _handle(processing, record)
     assert outcome == "stored"
-    item = processing.storage.get_archived(sha256_hex(json.dumps(webhook).encode()))
+    item = ArchiveReader(processing.storage.payloads).get(sha256_hex(json.dumps(webhook).encode()))
     assert item["received_at"] == "2023-11-14T22:13:20.123+00:00"
-    # The archive keeps it for the retention period from that day, not a date in the past.
-    assert item["expires_at"] == int(datetime(2023, 12, 14, 22, 13, 20, tzinfo=UTC).timestamp())
+    # Filed by its arrival (today), so the lifecycle rule keeps it the whole retention period.
+    reader = ArchiveReader(processing.payloads)
+    today = f"archive/dt={datetime.now(UTC):%Y-%m-%d}/"
+    assert any(line["sha256"] == item["id"] for line in reader.lines([today]))
 
 
 def test_a_foreign_body_over_the_item_limit_is_archived_in_s3(processing):
     webhook = text_message("FOREIGN-BIG", "big", chat="79009998877@c.us")
     webhook["pad"] = "p" * 900_000  # fits SQS's 1 MiB, not a 400 KB item
     body = json.dumps(webhook).encode()
-    outcome = handle_record(
-        SQSRecord(foreign_record(body.decode(), n=3)), processing.storage, processing.payloads
-    )
+    outcome = _handle(processing, foreign_record(body.decode(), n=3))
     assert outcome == "stored"
     assert archived_bytes(processing, body) == body
 
@@ -269,8 +280,18 @@ def test_a_foreign_body_over_the_item_limit_is_archived_in_s3(processing):
 def test_a_foreign_base64_flag_on_plain_text_keeps_the_text(processing):
     text = json.dumps(text_message("FOREIGN-B64", "not base64 at all"))
     record = foreign_record(text, attributes={"body_encoding": "base64"}, n=4)
-    assert handle_record(SQSRecord(record), processing.storage, processing.payloads) == "stored"
+    assert (
+        handle_record(
+            SQSRecord(record), processing.storage, processing.payloads, processing.archive
+        )
+        == "stored"
+    )
     assert archived_bytes(processing, text.encode()) == text.encode()
     encoded = base64.b64encode(text.replace("FOREIGN-B64", "FOREIGN-B64-2").encode()).decode()
     record = foreign_record(encoded, attributes={"body_encoding": "base64"}, n=5)
-    assert handle_record(SQSRecord(record), processing.storage, processing.payloads) == "stored"
+    assert (
+        handle_record(
+            SQSRecord(record), processing.storage, processing.payloads, processing.archive
+        )
+        == "stored"
+    )

@@ -1,10 +1,14 @@
 """The process handler against moto: archive, dispatch, park, retry, convergence."""
 
+import base64
 import json
+from datetime import UTC, datetime
 
 import pytest
 from botocore.exceptions import ClientError
 
+from greenhook import keys
+from greenhook.archive import ArchiveReader
 from greenhook.dispatch import registry
 from greenhook.queue import sha256_hex
 from greenhook_dev.poller import sqs_record
@@ -24,11 +28,11 @@ def state_webhook(state: str, timestamp: int, id_instance: int = 1101000001) -> 
 def test_webhook_flows_to_archive_and_instance_state(pipeline, sample_body):
     assert pipeline.post(sample_body)[0] == 200
     assert pipeline.drain() == 1
-    archived = pipeline.storage.get_archived(sha256_hex(sample_body))
+    archived = ArchiveReader(pipeline.payloads).get(sha256_hex(sample_body))
     assert archived["body"].encode() == sample_body
     assert archived["type_webhook"] == "stateInstanceChanged"
     assert archived["id_instance"] == 1101000001
-    assert archived["expires_at"] > archived["timestamp"]
+    assert archived["received_at"].startswith(str(datetime.now(UTC).year))
     state = pipeline.storage.get_instance(1101000001)
     assert (state["state_instance"], state["state_timestamp"]) == ("authorized", 1700000000)
     assert pipeline.queued() == []  # processed records are deleted
@@ -47,7 +51,9 @@ def test_same_webhook_twice_is_stored_once(pipeline, sample_body):
     after = table.scan(TableName=pipeline.stack.refs["WebhookTable"])["Items"]
     assert first == second == {"batchItemFailures": []}
     assert after == before
-    assert len(after) == 2  # one archive item, one instance state
+    assert len(after) == 1  # the instance state (the raw archive is in S3)
+    archived = ArchiveReader(pipeline.payloads).newest(10)
+    assert [a["id"] for a in archived] == [sha256_hex(sample_body)] * 2  # each delivery
 
 
 @pytest.mark.parametrize(
@@ -94,7 +100,7 @@ def test_unusable_webhooks_are_archived_and_parked_with_the_reason(pipeline, bod
     (parked,) = pipeline.storage.list_parked()
     assert parked["reason"] == reason
     assert parked["body"].encode() == body
-    assert pipeline.storage.get_archived(sha256_hex(body))["body"].encode() == body
+    assert ArchiveReader(pipeline.payloads).get(sha256_hex(body))["body"].encode() == body
     assert pipeline.queued() == []  # parked is done, not retried
 
 
@@ -102,8 +108,8 @@ def test_invalid_utf8_is_parked_byte_for_byte(pipeline):
     body = b'{"typeWebhook": "\xff"}'
     assert pipeline.post(body, base64_body=True)[0] == 200
     pipeline.drain()
-    archived = pipeline.storage.get_archived(sha256_hex(body))
-    assert archived["body_binary"] == body
+    archived = ArchiveReader(pipeline.payloads).get(sha256_hex(body))
+    assert base64.b64decode(archived["body_base64"]) == body  # byte for byte
     assert pipeline.storage.list_parked()[0]["reason"] == "body is not valid UTF-8"
 
 
@@ -113,7 +119,7 @@ def test_large_webhook_is_archived_by_reference(pipeline, event_json):
     body = json.dumps(webhook).encode()
     assert pipeline.post(body)[0] == 200
     pipeline.drain()
-    archived = pipeline.storage.get_archived(sha256_hex(body))
+    archived = ArchiveReader(pipeline.payloads).get(sha256_hex(body))
     assert "body" not in archived and archived["payload_s3_key"].startswith("payloads/")
     assert archived["body_size"] == len(body)
     assert pipeline.storage.get_instance(1101000001)["state_instance"] == "authorized"
@@ -131,25 +137,34 @@ def test_a_handler_bug_parks_the_webhook_instead_of_blocking(pipeline, monkeypat
     assert pipeline.queued() == []
 
 
+def _written_key(body: bytes) -> str:
+    """The partition a webhook's first write goes to: its message's, else its instance's."""
+    document = json.loads(body)
+    id_instance = document["instanceData"]["idInstance"]
+    if "idMessage" in document:
+        return keys.message(id_instance, document["idMessage"])["PK"]
+    return keys.instance(id_instance)["PK"]
+
+
 class Throttle:
-    """Make DynamoDB throttle writes that carry one of `bodies` (a real ClientError)."""
+    """Make DynamoDB throttle the writes of `bodies` (a real ClientError)."""
 
     def __init__(self, client, bodies, times=1):
-        self.marks = {sha256_hex(b) for b in bodies}
+        self.marks = {_written_key(b) for b in bodies}
         self.remaining = times
-        client.meta.events.register("before-parameter-build.dynamodb.PutItem", self)
+        client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", self)
 
     def __call__(self, params, **kwargs):
-        sha = params["Item"].get("sha256")
-        sha = sha.get("S") if isinstance(sha, dict) else sha  # before or after serialisation
-        if sha in self.marks and self.remaining:
+        pk = params["Key"]["PK"]
+        pk = pk.get("S") if isinstance(pk, dict) else pk  # before or after serialisation
+        if pk in self.marks and self.remaining:
             self.remaining -= 1
             raise ClientError(
                 {
                     "Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"},
                     "ResponseMetadata": {"HTTPStatusCode": 400},
                 },
-                "PutItem",
+                "UpdateItem",
             )
 
 
@@ -201,7 +216,8 @@ def test_a_record_failing_every_time_lands_in_the_dlq(pipeline, sample_body):
     )["Messages"]
     assert [m["Body"].encode() for m in dlq] == [sample_body]
     assert pipeline.queued() == []
-    assert pipeline.storage.get_archived(sha256_hex(sample_body)) is None
+    # Archived before it was handled, as every accepted body is: once per delivery.
+    assert ArchiveReader(pipeline.payloads).get(sha256_hex(sample_body))["id"]
 
 
 def test_parked_large_body_is_copied_out_of_the_expiring_prefix(pipeline):
@@ -215,8 +231,9 @@ def test_parked_large_body_is_copied_out_of_the_expiring_prefix(pipeline):
     s3 = pipeline.session.client("s3")
     kept = s3.get_object(Bucket=pipeline.stack.refs["PayloadBucket"], Key=parked["payload_s3_key"])
     assert kept["Body"].read() == body
-    # The template's lifecycle rule expires payloads/ only, never parked/.
+    # The template's lifecycle rules expire the archive and payloads/, never parked/.
     rules = pipeline.stack.resolve(
         pipeline.stack.template["Resources"]["PayloadBucket"]["Properties"]
     )["LifecycleConfiguration"]["Rules"]
-    assert [r.get("Prefix") for r in rules if r.get("ExpirationInDays")] == ["payloads/"]
+    expiring = [r.get("Prefix") for r in rules if r.get("ExpirationInDays")]
+    assert expiring == ["payloads/", "archive/", "archive-errors/"]

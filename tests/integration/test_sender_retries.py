@@ -18,7 +18,8 @@ import boto3
 import pytest
 import requests
 
-from greenhook.storage import Storage
+from greenhook.archive import ArchiveReader
+from greenhook.storage import Payloads, Storage
 from greenhook_dev.fake_green_api import FakeGreenApi
 from greenhook_dev.lambda_runtime import cold_start
 from greenhook_dev.local_stack import start_local_stack
@@ -72,7 +73,10 @@ def test_webhook_sent_during_an_ingest_outage_is_stored_once_after_recovery(stac
     session = boto3.Session(region_name=info["region"])
     sqs = session.client("sqs", endpoint_url=info["aws_endpoint_url"])
     dynamodb = session.resource("dynamodb", endpoint_url=info["aws_endpoint_url"])
-    storage = Storage(info["table_name"], resource=dynamodb)
+    s3 = session.client("s3", endpoint_url=info["aws_endpoint_url"])
+    storage = Storage(
+        info["table_name"], resource=dynamodb, payloads=Payloads(info["bucket_name"], s3)
+    )
     queue_url = info["queue_url"]
     queue_name = queue_url.rsplit("/", 1)[1]
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
@@ -107,7 +111,7 @@ def test_webhook_sent_during_an_ingest_outage_is_stored_once_after_recovery(stac
     )
     assert failed, f"ingest did not fail twice: {green_api.deliveries}"
     assert green_api.pending(ID_INSTANCE) == 1 and green_api.delivered() == 0
-    assert storage.list_archive() == []
+    assert ArchiveReader(storage.payloads).newest(50) == []
 
     recreated = sqs.create_queue(
         QueueName=queue_name,
@@ -117,7 +121,7 @@ def test_webhook_sent_during_an_ingest_outage_is_stored_once_after_recovery(stac
     assert green_api.wait_delivered(1, timeout=10), green_api.deliveries
 
     sha256 = hashlib.sha256(body).hexdigest()
-    archived = wait_until(lambda: storage.list_archive(), timeout=10)
+    archived = wait_until(lambda: ArchiveReader(storage.payloads).newest(50), timeout=10)
     time.sleep(RETRY_INTERVAL * 3)  # any stray re-send would have arrived by now
 
     deliveries = green_api.deliveries
@@ -129,7 +133,7 @@ def test_webhook_sent_during_an_ingest_outage_is_stored_once_after_recovery(stac
     assert [d["attempt"] for d in deliveries] == list(range(1, len(deliveries) + 1))
     assert {d["url"] for d in deliveries} == {info["webhook_url"]}
 
-    archived = storage.list_archive()
+    archived = ArchiveReader(storage.payloads).newest(50)
     assert [item["id"] for item in archived] == [sha256]
     assert json.loads(archived[0]["body"]) == json.loads(body)
     assert archived[0]["type_webhook"] == "stateInstanceChanged"

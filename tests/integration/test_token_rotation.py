@@ -14,7 +14,8 @@ import time
 import boto3
 import pytest
 
-from greenhook.storage import Storage
+from greenhook.archive import ArchiveReader
+from greenhook.storage import Payloads, Storage
 from greenhook_dev.lambda_runtime import cold_start
 from greenhook_dev.local_stack import LOCAL_INSTANCE, start_local_stack
 from greenhook_dev.registration import Operations, Target
@@ -75,8 +76,11 @@ def test_no_webhook_is_rejected_or_lost_during_a_rotation(running):
     secret = boto3.client("secretsmanager").get_secret_value(SecretId=info["secret_arn"])
     assert json.loads(secret["SecretString"]) == {"token": new_token}  # old one retired
 
-    storage = Storage(info["table_name"])
+    storage = Storage(info["table_name"], payloads=Payloads(info["bucket_name"]))
     deadline = time.monotonic() + 30
-    while len(storage.list_archive(limit=1000)) < len(sent) and time.monotonic() < deadline:
+    while (
+        len(ArchiveReader(storage.payloads).newest(1000)) < len(sent)
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
-    assert len(storage.list_archive(limit=1000)) == len(sent)
+    assert len(ArchiveReader(storage.payloads).newest(1000)) == len(sent)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from greenhook import keys
+from greenhook import archive, keys
 from greenhook.greenapi import WEBHOOK_SWITCHES
 from greenhook.queue import payload_key
-from greenhook.storage import Payloads
+from greenhook.storage import Payloads, RawWebhook
 from greenhook_dev.template_resources import REPO_ROOT, TEMPLATE_PATH, load_template, references
 
 SAM = REPO_ROOT / ".venv-sam" / "bin" / "sam"
@@ -55,6 +55,7 @@ ALLOWED_ACTIONS = {
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
+        "firehose:PutRecordBatch",
     },
     "RegisterFunction": {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"},
     "PublishFunction": {
@@ -204,11 +205,43 @@ def test_table_is_on_demand_with_ttl_and_point_in_time_recovery(resources: dict)
     assert table["DeletionPolicy"] == "Retain"
 
 
-def test_bucket_lifecycle_expires_payloads_but_keeps_parked_bodies(resources: dict) -> None:
-    (rule,) = resources["PayloadBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+def test_bucket_lifecycle_expires_payloads_and_the_archive_but_keeps_parked_bodies(
+    resources: dict,
+) -> None:
+    rules = resources["PayloadBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     payload_prefix = payload_key("0" * 64, "2026-01-01T00:00:00Z").split("/", 1)[0] + "/"
-    assert rule["Prefix"] == payload_prefix
-    assert not Payloads.PARKED_PREFIX.startswith(rule["Prefix"])
+    prefixes = [rule["Prefix"] for rule in rules]
+    assert prefixes == [payload_prefix, archive.PREFIX, "archive-errors/"]
+    for prefix in prefixes:
+        assert not Payloads.PARKED_PREFIX.startswith(prefix)
+        assert not Payloads.MESSAGES_PREFIX.startswith(prefix)
+    stream = resources["ArchiveStream"]["Properties"]["ExtendedS3DestinationConfiguration"]
+    assert stream["Prefix"].startswith(archive.PREFIX)
+    assert stream["ErrorOutputPrefix"].startswith("archive-errors/")
+    assert stream["CompressionFormat"] == "GZIP"
+
+
+def test_the_archive_table_has_the_columns_of_an_archived_line(resources: dict) -> None:
+    table = resources["ArchiveTable"]["Properties"]["TableInput"]
+    columns = {c["Name"] for c in table["StorageDescriptor"]["Columns"]}
+    raw = RawWebhook(
+        sha256="0" * 64,
+        body=b"\xff",
+        received_at="2026-12-01T00:00:00.000+00:00",
+        source_ip="1.2.3.4",
+        payload_s3_key="payloads/x",
+        type_webhook="t",
+        id_instance=1,
+        timestamp=1,
+        repairs=("r",),
+    )
+    text = RawWebhook(**{**raw.__dict__, "body": b"{}", "payload_s3_key": None})
+    binary = RawWebhook(**{**raw.__dict__, "payload_s3_key": None})
+    assert (
+        set(archive.record(raw)) | set(archive.record(text)) | set(archive.record(binary))
+        == columns
+    )
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["dt", "hour"]
 
 
 # -- functions and layer ------------------------------------------------------------------

@@ -34,9 +34,13 @@ def test_ingest_config_fails_fast_with_a_clear_message(change, message):
 
 def test_process_config_requires_the_table():
     with pytest.raises(ConfigError, match="TABLE_NAME"):
-        ProcessConfig.from_env({"PAYLOAD_BUCKET": "b"})
-    config = ProcessConfig.from_env({"TABLE_NAME": "t", "PAYLOAD_BUCKET": "b"})
-    assert config.archive_retention_days == 30
+        ProcessConfig.from_env({"PAYLOAD_BUCKET": "b", "ARCHIVE_STREAM_NAME": "a"})
+    with pytest.raises(ConfigError, match="ARCHIVE_STREAM_NAME"):
+        ProcessConfig.from_env({"TABLE_NAME": "t", "PAYLOAD_BUCKET": "b"})
+    env = {"TABLE_NAME": "t", "PAYLOAD_BUCKET": "b", "ARCHIVE_STREAM_NAME": "a"}
+    config = ProcessConfig.from_env(env)
+    assert (config.archive_stream_name, config.chats_in_parallel) == ("a", 4)
+    assert ProcessConfig.from_env({**env, "CHATS_IN_PARALLEL": "1"}).chats_in_parallel == 1
 
 
 def test_host_bits_in_a_cidr_are_tolerated():

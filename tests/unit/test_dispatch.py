@@ -56,7 +56,12 @@ def test_user_modules_named_in_the_environment_register_themselves(tmp_path, mon
     monkeypatch.setattr(registry, "_handlers", registry._handlers.copy())
     monkeypatch.delitem(sys.modules, "my_handlers", raising=False)
     config = ProcessConfig.from_env(
-        {"TABLE_NAME": "t", "PAYLOAD_BUCKET": "b", "EXTRA_HANDLER_MODULES": " my_handlers , "}
+        {
+            "TABLE_NAME": "t",
+            "PAYLOAD_BUCKET": "b",
+            "ARCHIVE_STREAM_NAME": "a",
+            "EXTRA_HANDLER_MODULES": " my_handlers , ",
+        }
     )
     assert config.extra_handler_modules == ("my_handlers",)
     load_handler_modules(config.extra_handler_modules)

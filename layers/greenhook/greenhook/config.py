@@ -76,7 +76,8 @@ class IngestConfig:
 class ProcessConfig:
     table_name: str
     payload_bucket: str
-    archive_retention_days: int
+    archive_stream_name: str  # the raw archive's Firehose delivery stream
+    chats_in_parallel: int = 4  # message groups of a batch handled at once
     extra_handler_modules: tuple[str, ...] = ()  # the user's handlers (greenhook.dispatch)
 
     @classmethod
@@ -84,7 +85,8 @@ class ProcessConfig:
         return cls(
             table_name=_required(env, "TABLE_NAME"),
             payload_bucket=_required(env, "PAYLOAD_BUCKET"),
-            archive_retention_days=_positive_int(env, "ARCHIVE_RETENTION_DAYS", 30),
+            archive_stream_name=_required(env, "ARCHIVE_STREAM_NAME"),
+            chats_in_parallel=_positive_int(env, "CHATS_IN_PARALLEL", 4),
             extra_handler_modules=tuple(
                 m.strip() for m in env.get("EXTRA_HANDLER_MODULES", "").split(",") if m.strip()
             ),

@@ -15,7 +15,6 @@ GSI1 = "GSI1"  # parked webhooks
 # and the listings read the few items they show with BatchGetItem.
 GSI2 = "GSI2K"
 
-ARCHIVE_PREFIX = "ARCHIVE#"
 PARKED_PARTITION = "PARKED"
 INSTANCES_PARTITION = "INSTANCES"
 

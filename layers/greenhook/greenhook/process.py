@@ -1,4 +1,6 @@
-"""The consumer: each SQS record is archived raw, validated, dispatched and stored.
+"""The consumer: each SQS batch is archived raw (one PutRecordBatch to the archive's
+Firehose stream), then each record validated, dispatched and stored, the records of
+different chats concurrently and of one chat in order.
 
 Only a transient AWS error fails a record (it comes back, and after maxReceiveCount goes to
 the DLQ). A body that is not a usable webhook, does not validate, has no handler or makes its
@@ -9,23 +11,25 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable
-from dataclasses import replace
+import queue as queues
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
 
 import boto3
-from aws_lambda_powertools.utilities.batch import (
-    SqsFifoPartialProcessor,
-    process_partial_response,
-)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.config import Config
 from pydantic import ValidationError
 
-from greenhook import queue, routing, storable
+from greenhook import archive, queue, routing, storable
+from greenhook.archive import ArchiveStream, NotArchived
 from greenhook.config import process_config
 from greenhook.dispatch import load_handler_modules, registry
+from greenhook.fifo_batch import process_fifo_batch
 from greenhook.models import Webhook, parse_webhook
 from greenhook.observability import MetricUnit, logger, metrics
 from greenhook.storage import Payloads, RawWebhook, Storage
@@ -46,12 +50,55 @@ _CLIENT_CONFIG = Config(
 )
 
 
+class StoragePool:
+    """A Storage per thread handling a chat at once. Each has its own Table (resource
+    instances are not thread-safe); they share the service resource's client (clients
+    are) and what they learnt about the table (Storage's known versions)."""
+
+    def __init__(self) -> None:
+        self._idle: queues.SimpleQueue[Storage] = queues.SimpleQueue()
+        self._lock = threading.Lock()
+        self._dynamodb = boto3.resource("dynamodb", config=_CLIENT_CONFIG)
+        self._known: dict = {}
+        self.first = self._new()
+        self._idle.put(self.first)
+
+    def _new(self) -> Storage:
+        with self._lock:
+            storage = Storage(process_config().table_name, self._dynamodb, payloads=_payloads())
+        storage._known = self._known
+        return storage
+
+    @contextmanager
+    def storage(self) -> Iterator[Storage]:
+        try:
+            storage = self._idle.get_nowait()
+        except queues.Empty:
+            storage = self._new()
+        try:
+            yield storage
+        finally:
+            self._idle.put(storage)
+
+
 @cache
-def _storage() -> Storage:
+def _pool() -> StoragePool:
     # First use is the cold start: the user's handler modules register themselves now.
     load_handler_modules(process_config().extra_handler_modules)
-    dynamodb = boto3.resource("dynamodb", config=_CLIENT_CONFIG)
-    return Storage(process_config().table_name, dynamodb, payloads=_payloads())
+    return StoragePool()
+
+
+def _storage() -> Storage:
+    """The first Storage of the pool (for a caller with one thread)."""
+    return _pool().first
+
+
+@cache
+def _archive() -> ArchiveStream:
+    return ArchiveStream(
+        process_config().archive_stream_name,
+        boto3.client("firehose", config=_CLIENT_CONFIG),
+    )
 
 
 def _attribute(record: SQSRecord, name: str) -> str | None:
@@ -114,7 +161,6 @@ def _park(raw: RawWebhook, reason: str, storage: Storage, payloads: Payloads) ->
     if raw.payload_s3_key:  # the archive's copy in S3 expires; a parked one must not
         raw = replace(raw, payload_s3_key=payloads.keep(raw.payload_s3_key))
     storage.park(raw, reason)
-    metrics.add_metric(name="WebhookParked", unit=MetricUnit.Count, value=1)
     logger.warning(
         "webhook parked",
         extra={"reason": reason, "sha256": raw.sha256, "type_webhook": raw.type_webhook},
@@ -126,26 +172,38 @@ def _failure(error: BaseException) -> str:
     return f"{type(error).__name__}: {str(error)[:500]}"
 
 
-def handle_record(record: SQSRecord, storage: Storage, payloads: Payloads) -> str:
-    """Archive, validate, dispatch one record; returns what happened (stored/parked).
+@dataclass(frozen=True)
+class Prepared:
+    """A record read and understood, before it is archived and handled."""
 
-    Raises only for a transient failure (the record comes back later); any other failure
-    parks the webhook with its reason, so the rest of its chat goes on.
-    """
+    raw: RawWebhook
+    where: routing.Routing
+    document: dict | None
+
+
+def prepare(record: SQSRecord, payloads: Payloads) -> Prepared:
+    """The record's exact body, what it says about itself, and what ingest recorded."""
     body = read_body(record, payloads)
     where = routing.route(body)
     document, repairs = _readable(where)
     raw = raw_webhook(record, body, where, repairs)
-    if raw.payload_s3_key is None and len(body) > queue.INLINE_LIMIT:
-        # Only another producer's message gets here (ingest offloads such bodies itself):
-        # the archive item could not hold it.
+    if not archive.fits(raw):
+        # Only another producer's message gets here (ingest offloads large bodies itself):
+        # the archive's line could not hold it.
         key = queue.payload_key(raw.sha256, raw.received_at)
         raw = replace(raw, payload_s3_key=payloads.put(key, body))
-    # First, and in a form that cannot be refused for its content: the exact bytes.
-    if not storage.archive(raw, process_config().archive_retention_days):
-        metrics.add_metric(name="WebhookDuplicate", unit=MetricUnit.Count, value=1)
+    return Prepared(raw, where, document)
+
+
+def handle_prepared(prepared: Prepared, storage: Storage, payloads: Payloads) -> str:
+    """Validate and dispatch an archived record; returns what happened (stored/parked).
+
+    Raises only for a transient failure (the record comes back later); any other failure
+    parks the webhook with its reason, so the rest of its chat goes on.
+    """
+    where, raw = prepared.where, prepared.raw
     try:
-        reason = where.quarantine_reason or _handle(document, storage)
+        reason = where.quarantine_reason or _handle(prepared.document, storage)
     except Exception as error:
         if is_transient(error):
             raise
@@ -154,8 +212,17 @@ def handle_record(record: SQSRecord, storage: Storage, payloads: Payloads) -> st
     if reason:
         _park(raw, reason, storage, payloads)
         return "parked"
-    metrics.add_metric(name="WebhookStored", unit=MetricUnit.Count, value=1)
     return "stored"
+
+
+def handle_record(
+    record: SQSRecord, storage: Storage, payloads: Payloads, archive_stream: ArchiveStream
+) -> str:
+    """One record alone: archived, then handled (the batch path archives all first)."""
+    prepared = prepare(record, payloads)
+    if archive_stream.put([prepared.raw]):
+        raise NotArchived(prepared.raw.sha256)
+    return handle_prepared(prepared, storage, payloads)
 
 
 def _readable(where: routing.Routing) -> tuple[dict | None, set[str]]:
@@ -225,29 +292,62 @@ def replay_parked(storage: Storage, payloads: Payloads, limit: int = 1000) -> di
     return counts
 
 
-def _record_handler(record: SQSRecord) -> str:
-    try:
-        return handle_record(record, _storage(), _payloads())
-    except Exception as error:
-        # Transient: the record comes back (and past maxReceiveCount waits in the DLQ).
-        # Anything else got here because even archiving or parking failed: keeping the
-        # record on the queue is then the only way not to lose it.
-        log = logger.warning if is_transient(error) else logger.exception
-        log(
-            "record failed, left for redelivery",
-            extra={
-                "message_id": record.message_id,
-                "error": _failure(error),
-                "transient": is_transient(error),
-            },
-        )
-        raise
+def _failed(record: SQSRecord, error: BaseException) -> None:
+    # Transient: the record comes back (and past maxReceiveCount waits in the DLQ).
+    # Anything else got here because even archiving or parking failed: keeping the
+    # record on the queue is then the only way not to lose it.
+    log = logger.warning if is_transient(error) else logger.exception
+    log(
+        "record failed, left for redelivery",
+        extra={
+            "message_id": record.message_id,
+            "error": _failure(error),
+            "transient": is_transient(error),
+        },
+    )
+
+
+class BatchRun:
+    """One batch: every record read, the batch archived in one call, then each handled."""
+
+    def __init__(self, event: dict, pool: StoragePool, payloads: Payloads) -> None:
+        self.pool, self.payloads = pool, payloads
+        self.prepared: dict[str, Prepared] = {}
+        self.errors: dict[str, BaseException] = {}
+        self.outcomes: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        for data in event.get("Records") or []:
+            record = SQSRecord(data)
+            try:
+                self.prepared[record.message_id] = prepare(record, payloads)
+            except Exception as error:
+                self.errors[record.message_id] = error
+        ids = list(self.prepared)
+        refused = _archive().put([self.prepared[i].raw for i in ids]) if ids else set()
+        for index in refused:
+            self.errors[ids[index]] = NotArchived(self.prepared.pop(ids[index]).raw.sha256)
+
+    def handle(self, record: SQSRecord) -> str:
+        try:
+            if record.message_id in self.errors:
+                raise self.errors[record.message_id]
+            with self.pool.storage() as storage:
+                outcome = handle_prepared(self.prepared[record.message_id], storage, self.payloads)
+        except Exception as error:
+            _failed(record, error)
+            raise
+        with self._lock:  # a thread per chat: Counter's += is not atomic
+            self.outcomes[outcome] += 1
+        return outcome
 
 
 def handle(event: dict, context: object) -> dict:
     """Process an SQS batch, reporting the records that must come back."""
-    # skip_group_on_error: a failure holds back only its own chat (message group), in order.
-    processor = SqsFifoPartialProcessor(skip_group_on_error=True)
-    return process_partial_response(
-        event=event, record_handler=_record_handler, processor=processor, context=context
-    )
+    run = BatchRun(event, _pool(), _payloads())
+    try:
+        # A failure holds back only its own chat (message group), in order.
+        return process_fifo_batch(event, run.handle, max_workers=process_config().chats_in_parallel)
+    finally:
+        for outcome, metric in (("stored", "WebhookStored"), ("parked", "WebhookParked")):
+            if run.outcomes[outcome]:
+                metrics.add_metric(name=metric, unit=MetricUnit.Count, value=run.outcomes[outcome])

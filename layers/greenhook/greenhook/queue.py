@@ -66,12 +66,14 @@ def enqueue(
     source_ip: str,
     s3_client: Callable[[], Any] | None = None,
     bucket: str | None = None,
+    deduplication_id: str | None = None,
 ) -> QueuedBody:
     """Send one body to the FIFO queue; returns only once SQS has accepted it.
 
         The deduplication id is the body's SHA-256, so GREEN-API's identical re-sends within
         SQS's five-minute window are dropped by SQS itself. `s3_client` is called (to create the
-    client) only for a body that must go to S3.
+    client) only for a body that must go to S3. A replay passes its own deduplication id,
+    so that SQS does not drop it as a re-send of the original.
     """
     sha256 = sha256_hex(body)
     text, encoding = message_text(body)
@@ -90,7 +92,7 @@ def enqueue(
         QueueUrl=queue_url,
         MessageBody=text,
         MessageGroupId=group_id,
-        MessageDeduplicationId=sha256,
+        MessageDeduplicationId=deduplication_id or sha256,
         MessageAttributes=attributes,
     )
     return QueuedBody(response["MessageId"], sha256, s3_key, encoding)

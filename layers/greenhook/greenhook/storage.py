@@ -3,7 +3,7 @@
 Keys are built in `greenhook.keys` (the README's key-design table mirrors it). Every write is
 convergent: a repeated or out-of-order delivery leaves the state of one in-order delivery.
 Three techniques do it, each chosen per attribute:
-  * first write wins (`attribute_not_exists`) for things that never change (the raw archive);
+  * first write wins (`attribute_not_exists`) for things that never change (a parked body);
   * newest wins, a conditional SET on a `<timestamp>#<tie-break>` version (instance state,
     a chat's last activity, a poll's votes);
   * events go into a string set with ADD (statuses, edits, reactions, deletions, call
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -247,7 +246,7 @@ class Storage:
             raise
         return True
 
-    # -- raw archive and parked ------------------------------------------------------------
+    # -- parked webhooks (the raw archive is greenhook.archive's, in S3) --------------------
     def _raw_attributes(self, raw: RawWebhook) -> dict:
         item: dict[str, Any] = {
             "sha256": raw.sha256,
@@ -272,19 +271,6 @@ class Storage:
         item.update({k: v for k, v in optional.items() if v is not None})
         return item
 
-    def archive(self, raw: RawWebhook, retention_days: int) -> bool:
-        """Store a raw body once (first write wins); False if it was already archived."""
-        received = datetime.fromisoformat(raw.received_at)
-        item = {
-            "PK": keys.webhook(raw.sha256),
-            "SK": "ARCHIVE",
-            "GSI1PK": f"{keys.ARCHIVE_PREFIX}{raw.received_at[:10]}",
-            "GSI1SK": f"{raw.received_at}#{raw.sha256}",
-            "expires_at": int((received + timedelta(days=retention_days)).timestamp()),
-            **self._raw_attributes(raw),
-        }
-        return self._put_once(item)
-
     def park(self, raw: RawWebhook, reason: str) -> bool:
         """Keep a webhook that could not be handled, with why; never expires."""
         item = {
@@ -300,10 +286,6 @@ class Storage:
     def unpark(self, sha256: str) -> None:
         """Forget a parked webhook once it has been handled (its archive copy stays)."""
         self.table.delete_item(Key={"PK": keys.webhook(sha256), "SK": "PARKED"})
-
-    def get_archived(self, sha256: str) -> dict | None:
-        item = self.table.get_item(Key={"PK": keys.webhook(sha256), "SK": "ARCHIVE"}).get("Item")
-        return plain(item) if item else None
 
     def _query_all(self, limit: int, **request: Any) -> list[dict]:
         items: list[dict] = []
@@ -343,12 +325,6 @@ class Storage:
                 request = response.get("UnprocessedKeys") or {}
         ordered = [items.get((k["PK"], k["SK"])) for k in wanted]
         return [plain(i) for i in ordered if i]
-
-    def list_archive(self, limit: int = 50, days: int = 7) -> list[dict]:
-        """The newest archived webhooks (received in the last `days` days), newest first."""
-        today = datetime.now(UTC).date()
-        partitions = [f"{keys.ARCHIVE_PREFIX}{today - timedelta(days=d)}" for d in range(days)]
-        return [_archive_view(i) for i in self._listing(partitions, limit)]
 
     def list_parked(self, limit: int = 50) -> list[dict]:
         """Parked webhooks with their reason, newest first."""
@@ -617,7 +593,9 @@ class Storage:
         event = _event(timestamp, status)
         timestamp = keys.bounded(timestamp)  # compared as a number: it must stay one
         common = {"id_instance": id_instance, "id_call": id_call, **details}
-        started = self._update(
+        # Known: the stored start is at or before -(that value), so this status is no start.
+        known_key = (key["PK"], key["SK"], "started_at")
+        started = not self._known_at_least(known_key, -timestamp) and self._update(
             key,
             set_={
                 "started_at": timestamp,
@@ -630,6 +608,7 @@ class Storage:
         )
         if not started:  # an earlier status is stored: only add this one
             self._update(key, set_if_absent=common, add={"call_events": {event}})
+        self._remember(known_key, -timestamp)
 
     def put_call_duration(self, id_instance: int, id_call: str, duration: int) -> None:
         """The longest duration reported wins (a later webhook of the call knows more)."""
