@@ -218,10 +218,6 @@ def _platform_bytes(properties: dict) -> int:
     return PLATFORM_TEXT_BYTES
 
 
-def _traced(properties: dict) -> bool:
-    return properties.get("Tracing") == "Active"
-
-
 def _wrap_handlers(
     running: RunningStack, counter: RequestCounter, timings: Invocations, meter: WriteMeter
 ) -> dict:
@@ -394,7 +390,7 @@ def _usage(
             log_bytes=stream.bytes[name] + stream.lines[name] * CLOUDWATCH_EVENT_OVERHEAD,
             platform_log_bytes=_platform_bytes(properties) * len(timings.billed_ms[name]),
         )
-        if _traced(properties):
+        if running.stack.resolve(properties.get("Tracing")) == "Active":
             usage.traced_invocations += len(timings.billed_ms[name]) * XRAY_SAMPLED_SHARE
     sqs_increment = int(prices["sqs_request_increment_bytes"])
     firehose_increment = int(prices["firehose_record_increment_bytes"])

@@ -3,10 +3,9 @@
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from greenhook.ingest import handle
-from greenhook.observability import logger, metrics
+from greenhook.observability import lambda_handler as entry_point
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@entry_point
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return handle(event)

@@ -2,11 +2,10 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from greenhook.observability import logger, metrics
+from greenhook.observability import lambda_handler as entry_point
 from greenhook.process import handle
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@entry_point
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return handle(event, context)

@@ -3,10 +3,10 @@
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from greenhook import custom_resource, deploy_hook
-from greenhook.observability import logger
+from greenhook.observability import lambda_handler as entry_point
 
 
-@logger.inject_lambda_context(clear_state=True)
+@entry_point
 def lambda_handler(event: dict, context: LambdaContext) -> None:
     custom_resource.handle(
         event,

@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from greenhook import auth, queue, routing, tokens
 from greenhook.config import ConfigError, ingest_config
-from greenhook.observability import MetricUnit, logger, metrics
+from greenhook.observability import log_metric, logger
 
 # Every wait bounded so that ingest answers its own 503 before the function's Timeout (15 s)
 # stops it: two attempts of at most 1 + 3 s, and standard back-off's at most 1 s between
@@ -124,24 +124,27 @@ def _accept(event: dict, source_ip: str) -> dict:
         )
     except (ClientError, BotoCoreError) as error:
         raise Unavailable("temporarily unavailable", detail=f"enqueue failed: {error}") from None
-    logger.info(
-        "webhook accepted",
-        extra={
-            "type_webhook": where.type_webhook,
-            "id_instance": where.id_instance,
-            "message_id": queued.message_id,
-            "sha256": queued.sha256,
-            "bytes": len(body),
-            "offloaded": queued.payload_s3_key is not None,
-            "quarantine_reason": where.quarantine_reason,
-        },
-    )
+    # The webhook's one line, and its metric.
+    fields = {
+        "type_webhook": where.type_webhook,
+        "id_instance": where.id_instance,
+        "sha256": queued.sha256,
+        "bytes": len(body),
+    }
+    if queued.payload_s3_key is not None:
+        fields["offloaded"] = True
     if where.quarantine_reason:
-        metrics.add_metric(name="WebhookQuarantined", unit=MetricUnit.Count, value=1)
+        log_metric(
+            "warning",
+            "webhook quarantined",
+            "WebhookQuarantined",
+            reason=where.quarantine_reason,
+            **fields,
+        )
         return _response(
             200, {"status": "quarantined", "reason": where.quarantine_reason, "kept": True}
         )
-    metrics.add_metric(name="WebhookAccepted", unit=MetricUnit.Count, value=1)
+    log_metric("info", "webhook accepted", "WebhookAccepted", **fields)
     return _response(200, {"status": "accepted"})
 
 
@@ -153,17 +156,13 @@ def handle(event: dict) -> dict:
         _check_sender(event, source_ip)
         return _accept(event, source_ip)
     except Rejected as rejection:
-        log = logger.error if rejection.status >= 500 else logger.warning
-        log(
+        log_metric(
+            "error" if rejection.status >= 500 else "warning",
             "webhook rejected",
-            extra={
-                "status": rejection.status,
-                "reason": rejection.detail or rejection.message,
-                "source_ip": source_ip,
-            },
-        )
-        metrics.add_metric(
-            name=f"WebhookRejected{rejection.status}", unit=MetricUnit.Count, value=1
+            f"WebhookRejected{rejection.status}",
+            status=rejection.status,
+            reason=rejection.detail or rejection.message,
+            source_ip=source_ip,
         )
         return _response(rejection.status, {"error": rejection.message})
     except ConfigError:
