@@ -19,6 +19,7 @@ import contextlib
 import gzip
 import json
 import math
+import os
 import sys
 import threading
 import time
@@ -152,7 +153,9 @@ class RequestCounter:
         def after(parsed: dict, model: Any, context: dict, **_: Any) -> None:
             service = model.service_model.service_name
             if actor is None and "cost_started" in context:  # a function's own request
+                # less the write meter's reads, when its hook ran first (they are its own)
                 waited = time.perf_counter() - context["cost_started"]
+                waited -= context.get("meter_after_seconds", 0.0)
                 self.actor.waited = getattr(self.actor, "waited", 0.0) + waited
                 self.actor.latency_ms = getattr(self.actor, "latency_ms", 0.0) + (
                     AWS_LATENCY_MS.get(service, 10)
@@ -262,6 +265,24 @@ def _logs_counted(stream: CountingStream) -> Iterator[None]:
         sys.stdout = saved_stdout
 
 
+def _sequential_process() -> Any:
+    """CHATS_IN_PARALLEL=1 for the process function until the returned undo is called."""
+    from greenhook import config  # process reads chats_in_parallel per batch
+
+    saved = os.environ.get("CHATS_IN_PARALLEL")
+    os.environ["CHATS_IN_PARALLEL"] = "1"
+    config.process_config.cache_clear()
+
+    def undo() -> None:
+        if saved is None:
+            os.environ.pop("CHATS_IN_PARALLEL", None)
+        else:
+            os.environ["CHATS_IN_PARALLEL"] = saved
+        config.process_config.cache_clear()
+
+    return undo
+
+
 def _queue_drained(sqs: Any, queue_url: str) -> bool:
     attributes = sqs.get_queue_attributes(
         QueueUrl=queue_url,
@@ -306,6 +327,9 @@ def run_mix(
     from greenhook import process
 
     bodies = mix_bodies(mix, webhooks, first_timestamp=2_200_000_000)
+    # One chat at a time: each request's wait is then the invocation's (with chats in
+    # parallel the waits overlap), so process's duration is an upper bound.
+    sequential = _sequential_process()
     timings = Invocations()
     counter.register(running.poller.sqs.meta.events, "esm")
     counter.register(running.stream_poller.streams.meta.events, "esm")
@@ -336,6 +360,7 @@ def run_mix(
         counter.recording = False
         for logical_id, handler in saved.items():
             running.functions[logical_id].handler = handler
+        sequential()
     seconds = time.perf_counter() - started
     requests_made = counter.take()
     writes = meter.take()

@@ -175,6 +175,8 @@ class WriteMeter:
             self._measure(parsed, model, context)
         finally:
             self._timed(started)
+            # for another after-call hook timing the call: this part was the meter's
+            context["meter_after_seconds"] = time.perf_counter() - started
 
     def _measure(self, parsed: dict, model: Any, context: dict) -> None:
         cost = WriteCost(model.name, reported=parsed.get("ConsumedCapacity"))
