@@ -178,8 +178,10 @@ def bench_handler(running: RunningStack, calls: int, warmup: int) -> dict[str, f
 
 
 # -- (b) cold start ----------------------------------------------------------------------
+# Each probe runs with sys.path led by a copy laid out as on Lambda (see compiled_copy).
 _COLD_INGEST = """
 import importlib.util, json, sys, time
+sys.path[:0] = sys.argv[2:]
 event = json.loads(sys.stdin.read())
 class Context:
     function_name = "bench-ingest"; function_version = "$LATEST"; memory_limit_in_mb = 512
@@ -199,6 +201,7 @@ print(json.dumps({"import": imported - started, "first_call": called - imported}
 
 _COLD_BOTO3 = """
 import json, sys, time
+sys.path[:0] = sys.argv[3:]
 started = time.perf_counter()
 import boto3
 sqs = boto3.client("sqs")
@@ -225,22 +228,89 @@ def _run_fresh(script: str, args: list[str], stdin: str = "") -> dict[str, float
     return json.loads(result.stderr.strip().splitlines()[-1])
 
 
+# What the runtime brings (boto3 and its dependencies, precompiled on Lambda) and what the
+# layer ships (layers/greenhook/requirements.lock and greenhook itself).
+RUNTIME_DISTRIBUTIONS = (
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "urllib3",
+    "python-dateutil",
+    "six",
+)
+LAYER_LOCK = REPO_ROOT / "layers" / "greenhook" / "requirements.lock"
+
+
+def compiled_copy(root: Path) -> tuple[Path, Path]:
+    """The layer and the runtime's boto3 copied under `root` and compiled as the layer's
+    Makefile compiles (`compileall --invalidation-mode unchecked-hash`): the .pyc Lambda
+    loads. This machine writes no bytecode itself (PYTHONDONTWRITEBYTECODE), so without
+    this every probe would compile every module it imports."""
+    import importlib.metadata
+    import re
+    import shutil
+
+    layer, runtime = root / "layer" / "python", root / "runtime"
+    locked = re.findall(r"^([A-Za-z0-9_.-]+)==", LAYER_LOCK.read_text(), flags=re.M)
+    for target, names in ((layer, locked), (runtime, RUNTIME_DISTRIBUTIONS)):
+        for name in names:
+            distribution = importlib.metadata.distribution(name)
+            for file in distribution.files or ():
+                source = Path(distribution.locate_file(file))
+                if file.parts[0] in ("..", "bin") or "__pycache__" in file.parts:
+                    continue
+                destination = target / file
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                if source.is_file():
+                    shutil.copy2(source, destination)
+    shutil.copytree(
+        REPO_ROOT / "layers" / "greenhook" / "greenhook",
+        layer / "greenhook",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    for path in (layer, runtime):
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "compileall",
+                "-q",
+                "-j",
+                "0",
+                "--invalidation-mode",
+                "unchecked-hash",
+                str(path),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return layer, runtime
+
+
 def bench_cold_start(running: RunningStack, repeats: int) -> dict[str, float]:
+    import tempfile
+
     app_path = REPO_ROOT / running.stack.function_properties(INGEST)["CodeUri"] / "app.py"
     bodies = Bodies(SAMPLE)
     runs: dict[str, list[float]] = {}
-    # One unmeasured round first: writes any missing .pyc, warms the page cache.
+    scratch = tempfile.TemporaryDirectory(prefix="greenhook-cold-")
+    layer, runtime = compiled_copy(Path(scratch.name))
+    # One unmeasured round first: warms the page cache.
     for round_number in range(repeats + 1):
         ingest = _run_fresh(
             _COLD_INGEST,
-            [str(app_path)],
+            [str(app_path), str(layer), str(runtime)],
             stdin=json.dumps(ingest_event(running, bodies.next())),
         )
-        boto = _run_fresh(_COLD_BOTO3, [running.info["queue_url"], bodies.next().decode()])
+        boto = _run_fresh(
+            _COLD_BOTO3, [running.info["queue_url"], bodies.next().decode(), str(runtime)]
+        )
         if round_number == 0:
             continue
         for key, value in {**ingest, **boto}.items():
             runs.setdefault(key, []).append(value)
+    scratch.cleanup()
     _drain(boto3.client("sqs"), running.info["queue_url"])
     return {key: statistics.median(values) for key, values in runs.items()}
 

@@ -140,6 +140,7 @@ def cold_start() -> None:
     config.publish_config.cache_clear()
     publish._publisher.cache_clear()
     ingest._client.cache_clear()
+    ingest._secrets.cache_clear()
     process._pool.cache_clear()
     process._archive.cache_clear()
     process._payloads.cache_clear()

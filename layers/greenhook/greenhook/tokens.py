@@ -31,10 +31,16 @@ def tokens_from_secret(value: str) -> tuple[str, ...]:
     return tokens
 
 
-def webhook_tokens(secret_name: str, max_age: int) -> tuple[str, ...]:
-    """The tokens ingest accepts now, cached for `max_age` seconds."""
+def webhook_tokens(
+    secret_name: str, max_age: int, provider: parameters.SecretsProvider | None = None
+) -> tuple[str, ...]:
+    """The tokens ingest accepts now, cached for `max_age` seconds (by `provider`, else by
+    Powertools' default one)."""
     try:
-        value = parameters.get_secret(secret_name, max_age=max_age)
+        if provider is not None:
+            value = provider.get(secret_name, max_age=max_age)
+        else:
+            value = parameters.get_secret(secret_name, max_age=max_age)
     except parameters.exceptions.GetParameterError as error:
         raise TokenUnavailable(f"token secret could not be read: {error}") from None
     if not isinstance(value, str):
