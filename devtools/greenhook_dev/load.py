@@ -703,8 +703,11 @@ class LoadReport:
             f"  stored/s            {stored}",
             f"  answer time         p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms",
             f"  retries             {self.retries:8d}   (answers: {answers})",
-            f"  duplicates absorbed {self.duplicates_absorbed:8d}   of {self.resends} re-sends",
-            f"  archive             {self.archived:8d}   items for {self.unique} unique bodies",
+            f"  re-sends dropped    {self.duplicates_absorbed:8d}   of {self.resends} by SQS's "
+            "deduplication (the rest were handled again: the state check says they changed "
+            "nothing)",
+            f"  archive             {self.archived:8d}   lines (one per delivery handled) for "
+            f"{self.unique} unique bodies",
             f"  messages            {self.messages:8d}   in {self.chats} chat listings, "
             f"{self.detailed} also read one by one",
             f"  parked              {self.parked:8d}",

