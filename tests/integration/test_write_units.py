@@ -44,9 +44,9 @@ def ceiling(document: dict) -> int | None:
     data = document["messageData"]
     if data.get("typeMessage") in REFERENCES:
         return None  # the referenced message's item: 1 per KB of it (see the test)
-    # the message, its place in the chat's timeline, the chat, the chat's activity minute;
-    # content over 4 KB or a thumbnail adds its CONTENT item (its own size in units)
-    return 4 + (_content_units(data) if _has_content_item(data) else 0)
+    # the message, its place in the chat's timeline, the chat's activity minute; content
+    # over 4 KB or a thumbnail adds its CONTENT item (its own size in units)
+    return 3 + (_content_units(data) if _has_content_item(data) else 0)
 
 
 def _has_content_item(data: dict) -> bool:
@@ -142,9 +142,9 @@ def test_a_repeated_delivery_that_changes_nothing_costs_at_most_one_unit(metered
 
 
 def test_messages_of_one_chat_in_one_minute_move_no_activity_marker(metered):
-    """The second message of a chat's minute writes the message, its timeline entry and
-    the chat: 3 units; the first of the next minute adds the chat's marker for that minute
-    and the instance's minute: 5."""
+    """The second message of a chat's minute writes the message and its timeline entry: 2
+    units; the first of the next minute adds the chat's marker for that minute and the
+    instance's minute: 4."""
     processing, meter = metered
     document = json.loads((EVENTS / "webhooks/incomingMessageReceived.json").read_text())
     units = []
@@ -152,7 +152,7 @@ def test_messages_of_one_chat_in_one_minute_move_no_activity_marker(metered):
         meter.take()
         processing.deliver(new_webhook(document, timestamp, 100 + n))
         units.append(meter.units(meter.take()))
-    assert units[1:] == [3, 5]
+    assert units[1:] == [2, 4]
 
 
 def test_the_instance_is_written_once_a_minute_whatever_the_traffic(metered):

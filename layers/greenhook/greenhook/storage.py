@@ -356,7 +356,7 @@ class Storage:
         return {"message_data": inline, "content_item": True, "thumbnail_bytes": thumbnail_bytes}
 
     def put_message(self, content: MessageContent) -> None:
-        """A message's content, and its chat's last activity (newest message wins)."""
+        """A message's content, in its chat's timeline, and the chat's activity minute."""
         text = content.text
         preview = text[:TEXT_PREVIEW_LIMIT] if text is not None else None
         attributes = {
@@ -378,22 +378,8 @@ class Storage:
             **self._place_content(content),
         }
         self._update(keys.message(content.id_instance, content.id_message), set_=attributes)
-        self._newest_wins(
-            keys.chat(content.id_instance, content.chat_id),
-            "last_version",
-            keys.timed(content.timestamp, content.id_message),
-            {
-                "id_instance": content.id_instance,
-                "chat_id": content.chat_id,
-                "chat_name": content.chat_name,
-                "last_activity_at": content.timestamp,
-                "last_id_message": content.id_message,
-                "last_direction": content.direction,
-                "last_type_message": content.type_message,
-                "last_sender_name": content.sender_name,
-                "last_text": preview[:200] if preview else preview,
-            },
-        )
+        # The chat's last message is its timeline's newest (list_chats reads it): no write of
+        # the chat item per message, only its activity marker once a minute.
         self._mark_activity(content.id_instance, content.chat_id, content.timestamp)
 
     def _mark_activity(self, id_instance: int, chat_id: str, timestamp: int) -> None:
@@ -548,12 +534,48 @@ class Storage:
             break
         legacy = self._newest_in_gsi2(keys.chats_by_activity(id_instance), limit)
         chat_ids += [i["chat_id"] for i in self._get_many(legacy) if i["chat_id"] not in chat_ids]
-        wanted = [{"PK": keys.chat_timeline(id_instance, c), "SK": keys.CHAT_SK} for c in chat_ids]
-        chats = [i for i in self._get_many(wanted) if "last_version" in i]
-        chats.sort(key=lambda i: str(i["last_version"]), reverse=True)
-        return [chat_view(i) for i in chats[:limit]]
+        return self._chat_views(id_instance, chat_ids)[:limit]
+
+    def _chat_views(self, id_instance: int, chat_ids: list[str]) -> list[dict]:
+        """Chats with their newest message, most recent first (chats without one left out):
+        the newest timeline entry of each, then the messages and chat items by key."""
+        newest: dict[str, dict] = {}
+        for chat_id in chat_ids:
+            found = self._newest_in_gsi2(keys.chat_timeline(id_instance, chat_id), 1)
+            if found:
+                newest[chat_id] = found[0]
+        ordered = sorted(newest, key=lambda c: newest[c]["GSI2SK"], reverse=True)
+        messages = {i["PK"]: i for i in self._get_many([newest[c] for c in ordered])}
+        items = self._get_many([keys.chat(id_instance, c) for c in ordered])
+        chats = {i["chat_id"]: i for i in items if "chat_id" in i}
+        views = []
+        for chat_id in ordered:
+            message = messages.get(newest[chat_id]["PK"], {})
+            chat = chats.get(chat_id, {})
+            text = message.get("text")
+            views.append(
+                chat_view(
+                    {
+                        **chat,
+                        "chat_id": chat_id,
+                        "chat_name": message.get("chat_name") or chat.get("chat_name"),
+                        "last_activity_at": message.get("timestamp"),
+                        "last_id_message": message.get("id_message"),
+                        "last_direction": message.get("direction"),
+                        "last_type_message": message.get("type_message"),
+                        "last_sender_name": message.get("sender_name"),
+                        "last_text": text[:200] if text else text,
+                    }
+                )
+            )
+        return views
 
     def get_chat(self, id_instance: int, chat_id: str) -> dict | None:
+        """A chat with its newest message; one with none (only a block or an avatar) as its
+        item holds it."""
+        views = self._chat_views(id_instance, [chat_id])
+        if views:
+            return views[0]
         item = self.table.get_item(Key=keys.chat(id_instance, chat_id)).get("Item")
         return chat_view(plain(item)) if item else None
 
