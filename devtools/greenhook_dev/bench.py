@@ -342,25 +342,14 @@ def _queue_empty(sqs: Any, queue_url: str) -> bool:
 
 
 def bench_throughput(running: RunningStack, count: int, threads: int) -> dict[str, float]:
-
     sample = MESSAGE_SAMPLE if MESSAGE_SAMPLE.exists() else SAMPLE
     bodies = Bodies(sample)
     payloads = [bodies.next() for _ in range(count)]
-    local = threading.local()
-    headers = {"Content-Type": "application/json", "Authorization": running.info["authorization"]}
-    url = running.info["webhook_url"]
-
-    def send(body: bytes) -> int:
-        if not hasattr(local, "session"):
-            local.session = requests.Session()
-        return local.session.post(url, data=body, headers=headers, timeout=60).status_code
-
     sqs = boto3.client("sqs")
     running.poller.start()
     with stdout_silenced():
         started = time.perf_counter()
-        with ThreadPoolExecutor(threads) as pool:
-            statuses = list(pool.map(send, payloads))
+        statuses = bench_cost.post_all(running, payloads, threads)
         accepted = time.perf_counter() - started
         while not _queue_empty(sqs, running.info["queue_url"]):
             time.sleep(0.02)

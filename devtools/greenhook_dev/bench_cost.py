@@ -291,7 +291,7 @@ def _queue_drained(sqs: Any, queue_url: str) -> bool:
     return all(value == "0" for value in attributes.values())
 
 
-def _post_all(running: RunningStack, bodies: list[bytes], threads: int) -> list[int]:
+def post_all(running: RunningStack, bodies: list[bytes], threads: int) -> list[int]:
     """Each body POSTed once over HTTP; the status answered to each."""
     local = threading.local()
     headers = {"Content-Type": "application/json", "Authorization": running.info["authorization"]}
@@ -345,7 +345,7 @@ def run_mix(
             counter.recording = True
             running.poller.start()
             running.stream_poller.start()
-            statuses = _post_all(running, [body for _, body in bodies], threads)
+            statuses = post_all(running, [body for _, body in bodies], threads)
             deadline = time.monotonic() + timeout
             while not _queue_drained(own, running.info["queue_url"]):
                 if time.monotonic() > deadline:

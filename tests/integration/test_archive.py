@@ -96,6 +96,18 @@ def _empty_the_table(pipeline) -> None:
     assert table.scan()["Items"] == []
 
 
+def replay_today(pipeline, **options) -> dict[str, int]:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return replay_archive(
+        ArchiveReader(pipeline.payloads),
+        sqs=pipeline.sqs,
+        queue_url=pipeline.queue_url,
+        start=today,
+        end=today + timedelta(days=1),
+        **options,
+    )
+
+
 def test_replaying_a_day_into_an_empty_table_rebuilds_the_same_views(pipeline):
     for document in conversation():
         assert pipeline.post(json.dumps(document).encode())[0] == 200
@@ -107,14 +119,7 @@ def test_replaying_a_day_into_an_empty_table_rebuilds_the_same_views(pipeline):
     # An empty table is a new one (a new stack, a restore): new function containers, which
     # know nothing of what the old ones wrote.
     cold_start()
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    counts = replay_archive(
-        ArchiveReader(pipeline.payloads),
-        sqs=pipeline.sqs,
-        queue_url=pipeline.queue_url,
-        start=today,
-        end=today + timedelta(days=1),
-    )
+    counts = replay_today(pipeline)
     assert counts == {"archived": 9, "sent": 9, "skipped": 0}
     pipeline.drain()
     assert views(pipeline.storage) == stored
@@ -124,15 +129,6 @@ def test_replay_selects_by_type_and_sends_nothing_on_a_dry_run(pipeline):
     for document in conversation():
         pipeline.post(json.dumps(document).encode())
     pipeline.drain()
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    counts = replay_archive(
-        ArchiveReader(pipeline.payloads),
-        sqs=pipeline.sqs,
-        queue_url=pipeline.queue_url,
-        start=today,
-        end=today + timedelta(days=1),
-        type_webhook="outgoingMessageStatus",
-        dry_run=True,
-    )
+    counts = replay_today(pipeline, type_webhook="outgoingMessageStatus", dry_run=True)
     assert counts == {"archived": 9, "sent": 2, "skipped": 7}
     assert pipeline.queued() == []

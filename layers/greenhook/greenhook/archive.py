@@ -47,16 +47,9 @@ def record(raw: RawWebhook) -> dict[str, Any]:
         line["body"] = text
     else:
         line["body_base64"] = base64.b64encode(raw.body).decode()
-    optional = {
-        "source_ip": raw.source_ip,
-        "type_webhook": raw.type_webhook[:200] if raw.type_webhook else None,
-        "id_instance": raw.id_instance[:200]
-        if isinstance(raw.id_instance, str)
-        else raw.id_instance,
-        "timestamp": raw.timestamp,
-        "repairs": sorted(raw.repairs) or None,
-    }
-    line.update({k: v for k, v in optional.items() if v is not None})
+    line.update(raw.metadata())
+    if raw.repairs:
+        line["repairs"] = sorted(raw.repairs)
     return line
 
 

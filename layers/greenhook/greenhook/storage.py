@@ -106,6 +106,19 @@ class RawWebhook:
         except UnicodeDecodeError:
             return None
 
+    def metadata(self) -> dict[str, Any]:
+        """What ingest recorded and the body says of itself, the absent left out. Read from
+        the body, so bounded: an item or an archive line must not outgrow its limit."""
+        found = {
+            "source_ip": self.source_ip,
+            "type_webhook": self.type_webhook[:200] if self.type_webhook else None,
+            "id_instance": self.id_instance[:200]
+            if isinstance(self.id_instance, str)
+            else self.id_instance,
+            "timestamp": self.timestamp,
+        }
+        return {k: v for k, v in found.items() if v is not None}
+
 
 @dataclass(frozen=True)
 class MessageContent:
@@ -259,16 +272,9 @@ class Storage:
             item["body"] = text
         else:
             item["body_binary"] = raw.body
-        optional = {  # read from the body, so bounded: the item must not outgrow 400 KB
-            "source_ip": raw.source_ip,
-            "type_webhook": raw.type_webhook[:200] if raw.type_webhook else None,
-            "id_instance": raw.id_instance[:200]
-            if isinstance(raw.id_instance, str)
-            else raw.id_instance,
-            "timestamp": raw.timestamp,
-            "repairs": set(raw.repairs) or None,
-        }
-        item.update({k: v for k, v in optional.items() if v is not None})
+        item.update(raw.metadata())
+        if raw.repairs:
+            item["repairs"] = set(raw.repairs)
         return item
 
     def park(self, raw: RawWebhook, reason: str) -> bool:
