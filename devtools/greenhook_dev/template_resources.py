@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from greenhook_dev import moto_firehose
+from greenhook_dev import moto_atomic, moto_firehose
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
@@ -337,6 +337,7 @@ def create_stack(
     template: dict | None = None,
 ) -> LocalStack:
     """Create every queue, table, secret and bucket of the template through `session`."""
+    moto_atomic.install()  # each request atomic, as on AWS, whatever thread sends it
     template = template or load_template()
     stack = LocalStack(
         template=template,
