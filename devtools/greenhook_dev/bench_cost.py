@@ -310,8 +310,6 @@ def post_all(running: RunningStack, bodies: list[bytes], threads: int) -> list[i
 class MixRun:
     usage: cost.Usage
     answered: Counter
-    requests: Counter  # (actor, service, operation) -> requests
-    write_units: dict[str, float]  # per kind of webhook, mean
     seconds: float
 
 
@@ -368,8 +366,6 @@ def run_mix(
     return MixRun(
         usage=usage,
         answered=Counter(statuses),
-        requests=Counter((r.actor, r.service, r.operation) for r in requests_made),
-        write_units={},
         seconds=seconds,
     )
 
