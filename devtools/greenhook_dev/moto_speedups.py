@@ -17,6 +17,14 @@ SQS (each call scans the whole queue, so its cost grows with the queue's depth):
   message through datetime arithmetic: one `time.time()` per call instead.
 - `Message.had_receipt_handle` built a new list per message per lookup (delete, change
   visibility): a membership test without the list.
+- `Queue.add_message` (every SendMessage) read `self.attributes`, which counts the whole
+  queue three times, only to ask whether content-based deduplication is on: the flag itself.
+moto (every request): `camelcase_to_underscores`, a character loop, runs per request and per
+queue attribute on the same few names: memoised.
+EventBridge PutEvents:
+- every target of a matched rule runs `EventTemplateParser.parse`, which builds a new
+  jsonpath parser (ply's yacc tables, ~5 ms) for each of its eight paths, per event: the
+  parsed paths are kept by their text (a parsed path is only read by `find`).
 moto's server:
 - `DomainDispatcherApplication` lists moto's package directory (~200 `isdir` calls) on every
   request to recognise a backend name: the listing is cached, it never changes.
@@ -136,6 +144,49 @@ def _patch_sqs() -> None:
     models.Queue.approximate_number_of_messages_not_visible = property(not_visible)
     models.Message.had_receipt_handle = had_receipt_handle
 
+    queue_add_message = models.Queue.add_message
+
+    def add_message(self: Any, message: Any) -> None:
+        if not self.fifo_queue or self.lambda_event_source_mappings:
+            return queue_add_message(self, message)
+        # moto's FIFO branch, with the flag read directly (`attributes` renders it "true")
+        if self.content_based_deduplication is True or message.deduplication_id:
+            for m in self._messages:
+                if m.deduplication_id == message.deduplication_id:
+                    diff = message.sent_timestamp - m.sent_timestamp
+                    if diff / 1000 < models.DEDUPLICATION_TIME_IN_SECONDS:
+                        return None
+        with self._messages_lock:
+            self._messages.append(message)
+            self._messages_lock.notify_all()
+        return None
+
+    models.Queue.add_message = add_message
+
+
+def _patch_camelcase() -> None:
+    import sys
+
+    # the callers on every request, imported before their names are replaced
+    import moto.core.responses
+    import moto.sqs.models  # noqa: F401
+    from moto.core import utils
+
+    original = utils.camelcase_to_underscores
+    cached = functools.lru_cache(maxsize=4096)(original)
+    utils.camelcase_to_underscores = cached
+    # modules that imported the name already hold the original
+    for name, module in list(sys.modules.items()):
+        held = getattr(module, "camelcase_to_underscores", None)
+        if name.startswith("moto.") and held is original:
+            module.camelcase_to_underscores = cached
+
+
+def _patch_events() -> None:
+    from jsonpath_ng import ext
+
+    ext.parse = functools.lru_cache(maxsize=512)(ext.parse)  # moto imports it per call
+
 
 def _patch_server() -> None:
     from moto import backends
@@ -151,5 +202,7 @@ def install() -> None:
         return
     _patch_dynamodb_parsing()
     _patch_sqs()
+    _patch_camelcase()
+    _patch_events()
     _patch_server()
     _installed = True

@@ -171,6 +171,13 @@ def sqs_scenario(out: dict) -> None:
     out["counts 3"] = counts(queue)
     out["dlq"] = counts(dlq)
 
+    by_content = sqs.create_queue(
+        QueueName="c.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+    for body in ("same", "same", "other"):
+        sqs.send_message(QueueUrl=by_content, MessageBody=body, MessageGroupId="g")
+    out["content deduplicated"] = counts(by_content)
+
     standard = sqs.create_queue(QueueName="s")["QueueUrl"]
     sqs.send_message(QueueUrl=standard, MessageBody="later", DelaySeconds=60)
     sqs.send_message(QueueUrl=standard, MessageBody="now")
@@ -178,6 +185,40 @@ def sqs_scenario(out: dict) -> None:
     out["standard receive"] = [
         m["Body"] for m in sqs.receive_message(QueueUrl=standard).get("Messages", [])
     ]
+
+
+def events_scenario(out: dict) -> None:
+    import boto3
+
+    events, sqs = boto3.client("events", region_name="us-east-1"), boto3.client("sqs", "us-east-1")
+    queue = sqs.create_queue(QueueName="targets")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
+    events.put_rule(Name="r", EventPattern=json.dumps({"source": ["app"]}))
+    events.put_targets(
+        Rule="r",
+        Targets=[
+            {"Id": "plain", "Arn": arn["QueueArn"]},
+            {
+                "Id": "shaped",
+                "Arn": arn["QueueArn"],
+                "InputTransformer": {
+                    "InputPathsMap": {"kind": "$.detail-type", "n": "$.detail.n"},
+                    "InputTemplate": '{"kind": "<kind>", "n": <n>}',
+                },
+            },
+        ],
+    )
+    for n in range(3):
+        detail = json.dumps({"n": n})
+        events.put_events(Entries=[{"Source": "app", "DetailType": "T", "Detail": detail}])
+    bodies = []
+    while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
+        for message in batch:
+            body = json.loads(message["Body"])
+            body.pop("id", None), body.pop("time", None)  # new per event
+            bodies.append(json.dumps(body, sort_keys=True))
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    out["events delivered"] = sorted(bodies)
 
 
 def run_scenario(patched: bool) -> dict:
@@ -191,6 +232,7 @@ def run_scenario(patched: bool) -> dict:
     with mock_aws():
         dynamodb_scenario(out)
         sqs_scenario(out)
+        events_scenario(out)
     return out
 
 
@@ -212,6 +254,8 @@ def test_patched_moto_behaves_as_moto() -> None:
     shipped, patched = _run(patched=False), _run(patched=True)
     assert shipped["update 4"] != "ok"  # the scenario does reach moto's validation errors
     assert shipped["dlq"] != ["0", "0", "0"]  # and its redrive
+    assert shipped["content deduplicated"][0] == "2"  # and content-based deduplication
+    assert len(shipped["events delivered"]) == 6  # and both targets' rendering
     assert patched == shipped
 
 
