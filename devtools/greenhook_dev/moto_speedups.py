@@ -10,6 +10,11 @@ DynamoDB UpdateItem (~29 ms for greenhook's 14-attribute SET on a new item, in-p
   UpdateExpression node of the AST, and each call walks the node's whole subtree: quadratic
   in the number of actions. Within those two (read-only) traversals the result per node is
   memoised, so each subtree is walked once.
+- `UpdateExpressionParser.make` tokenises and parses the same expression text twice per
+  request (~2.4 ms each for 14 actions): the tree is kept by its text. Nothing changes a
+  parsed tree: callers read it, and each validator works on its own copy.
+- that copy is a `deepcopy` of the tree (~2.5 ms): a pickle round trip builds the same
+  tree in half the time.
 - `DepthFirstTraverser` rebuilds its processing map for every node it visits and checks
   node types with ABC isinstance; both are cached per traverser and per node class.
 SQS (each call scans the whole queue, so its cost grows with the queue's depth):
@@ -32,7 +37,9 @@ moto's server:
 
 from __future__ import annotations
 
+import copy
 import functools
+import pickle
 import threading
 import time
 from typing import Any
@@ -46,8 +53,24 @@ def _now_millis() -> float:
     return time.time() * 1000.0
 
 
+def _tree_copy(value: Any) -> Any:
+    from moto.dynamodb.parsing.ast_nodes import Node
+
+    if isinstance(value, Node):  # an expression tree, not an attribute value (own deepcopy)
+        try:
+            return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+        except (pickle.PicklingError, TypeError, AttributeError):
+            pass
+    return copy.deepcopy(value)
+
+
 def _patch_dynamodb_parsing() -> None:
-    from moto.dynamodb.parsing import ast_nodes, validators
+    from moto.dynamodb.parsing import ast_nodes, expressions, validators
+
+    parser = expressions.UpdateExpressionParser
+    make = functools.lru_cache(maxsize=1024)(parser.make.__func__)
+    parser.make = classmethod(make)
+    validators.deepcopy = _tree_copy
 
     node_find_clauses = ast_nodes.Node.find_clauses
 

@@ -72,6 +72,10 @@ def dynamodb_scenario(out: dict) -> None:
         dict(UpdateExpression="SET #n9 = :missing", ExpressionAttributeValues=values),
         dict(UpdateExpression="SET #n10 = :v0", ExpressionAttributeValues=values),  # ok again
     ]
+    appended = {":none": {"L": []}, ":more": {"L": [{"S": "x"}, {"N": "1"}]}}
+    names["#l"] = "l"
+    append = "SET #l = list_append(if_not_exists(#l, :none), :more)"
+    updates += [dict(UpdateExpression=append, ExpressionAttributeValues=appended)] * 2
     for n, update in enumerate(updates):
         expressions = update["UpdateExpression"] + " " + update.get("ConditionExpression", "")
         used = {k: v for k, v in names.items() if re.search(rf"{k}\b", expressions)}
