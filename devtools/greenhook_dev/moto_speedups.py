@@ -25,7 +25,8 @@ SQS (each call scans the whole queue, so its cost grows with the queue's depth):
 - `Queue.add_message` (every SendMessage) read `self.attributes`, which counts the whole
   queue three times, only to ask whether content-based deduplication is on: the flag itself.
 moto (every request): `camelcase_to_underscores`, a character loop, runs per request and per
-queue attribute on the same few names: memoised.
+queue attribute on the same few names: memoised. `call_action` lists the response class's
+methods with `inspect.getmembers` on every request: the list is kept per class.
 EventBridge PutEvents:
 - every target of a matched rule runs `EventTemplateParser.parse`, which builds a new
   jsonpath parser (ply's yacc tables, ~5 ms) for each of its eight paths, per event: the
@@ -187,12 +188,12 @@ def _patch_sqs() -> None:
     models.Queue.add_message = add_message
 
 
-def _patch_camelcase() -> None:
+def _patch_per_request() -> None:
     import sys
 
     # the callers on every request, imported before their names are replaced
     import moto.core.responses
-    import moto.sqs.models  # noqa: F401
+    import moto.sqs.models
     from moto.core import utils
 
     original = utils.camelcase_to_underscores
@@ -203,6 +204,16 @@ def _patch_camelcase() -> None:
         held = getattr(module, "camelcase_to_underscores", None)
         if name.startswith("moto.") and held is original:
             module.camelcase_to_underscores = cached
+
+    listed = moto.core.responses.method_names_from_class
+    methods: dict[type, tuple[str, ...]] = {}
+
+    def method_names_from_class(clazz: type) -> list[str]:
+        if clazz not in methods:
+            methods[clazz] = tuple(listed(clazz))
+        return list(methods[clazz])
+
+    moto.core.responses.method_names_from_class = method_names_from_class
 
 
 def _patch_events() -> None:
@@ -225,7 +236,7 @@ def install() -> None:
         return
     _patch_dynamodb_parsing()
     _patch_sqs()
-    _patch_camelcase()
+    _patch_per_request()
     _patch_events()
     _patch_server()
     _installed = True
