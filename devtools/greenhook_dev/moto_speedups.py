@@ -206,12 +206,13 @@ def _patch_per_request() -> None:
             module.camelcase_to_underscores = cached
 
     listed = moto.core.responses.method_names_from_class
-    methods: dict[type, tuple[str, ...]] = {}
+    methods: dict[tuple[type, int], tuple[str, ...]] = {}
 
     def method_names_from_class(clazz: type) -> list[str]:
-        if clazz not in methods:
-            methods[clazz] = tuple(listed(clazz))
-        return list(methods[clazz])
+        key = (clazz, len(vars(clazz)))  # an operation added later (moto_move_task) counts
+        if key not in methods:
+            methods[key] = tuple(listed(clazz))
+        return list(methods[key])
 
     moto.core.responses.method_names_from_class = method_names_from_class
 
