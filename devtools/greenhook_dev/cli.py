@@ -141,7 +141,8 @@ class Target:
     endpoint: str | None
     table: str
     bucket: str
-    queue_url: str | None  # only replay needs it
+    queue_url: str | None  # replay and redrive need it
+    dlq_url: str | None = None  # dlq and redrive
 
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint)
@@ -159,7 +160,7 @@ def open_target(args: argparse.Namespace) -> Target:
                 f"stack {args.stack} has no output {' or '.join(missing)}: is it a greenhook stack?"
             )
         table, bucket = (outputs[name] for name in wanted)
-        return Target(session, None, table, bucket, outputs.get("QueueUrl"))
+        return Target(session, None, table, bucket, outputs.get("QueueUrl"), outputs.get("DlqUrl"))
     info = load_stack_info(args.stack_file)
     if "bucket_name" not in info:
         raise CommandError("the local stack's file names no bucket_name; restart `make run`")
@@ -169,6 +170,7 @@ def open_target(args: argparse.Namespace) -> Target:
         info["table_name"],
         info["bucket_name"],
         info.get("queue_url"),
+        info.get("dlq_url"),
     )
 
 
@@ -538,6 +540,117 @@ def replay_command(args: argparse.Namespace) -> int:
         f"{counts['archived']} archived, {verb} {counts['sent']}, skipped {counts['skipped']}",
     )
     return 0
+
+
+# -- dlq, redrive ----------------------------------------------------------------------------
+def _dlq_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument(
+        "--limit", type=int, default=100, metavar="N", help="at most N, oldest first (default 100)"
+    )
+    _target_arguments(parser)
+
+
+def _queues(args: argparse.Namespace, *needed: str) -> Target:
+    target = open_target(args)
+    missing = [name for name in needed if not getattr(target, name)]
+    if missing:
+        where = f"stack {args.stack}" if args.stack else "the local stack's file"
+        raise CommandError(f"{where} names no {' or '.join(missing)}; is it a greenhook stack?")
+    return target
+
+
+def _age(seconds: int) -> str:
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+def format_dead_letters(total: int, entries: list[dict]) -> str:
+    if not total and not entries:
+        return "the DLQ is empty"
+    lines = [f"{total} webhooks in the DLQ" + (f", the oldest {len(entries)}:" if entries else "")]
+    lines.append(f"  {'AGE':>7}  {'TRIES':>5}  {'TYPE':<30} {'INSTANCE':<12} CHAT")
+    for e in entries:
+        kind = e["type_webhook"] or f"? ({e.get('unreadable', 'unreadable')})"
+        lines.append(
+            f"  {_age(e['age_seconds']):>7}  {e['receive_count']:>5}  {_clip(kind, 30):<30} "
+            f"{e['id_instance'] or '':<12} {e['chat_id'] or ''}"
+        )
+    lines.append("move them back with `greenhook redrive` once the cause is fixed")
+    return "\n".join(lines)
+
+
+@command("dlq", "list the webhooks waiting in the dead-letter queue", _dlq_arguments)
+@_stack_errors
+def dlq_command(args: argparse.Namespace) -> int:
+    from greenhook_dev.dead_letters import peek, waiting
+
+    target = _queues(args, "dlq_url")
+    sqs = target.client("sqs")
+    _, payloads = open_storage(args)
+    total = waiting(sqs, target.dlq_url)
+    entries = peek(sqs, target.dlq_url, payloads, args.limit) if args.limit > 0 else []
+    _print_json_or(
+        args, {"total": total, "dead_letters": entries}, format_dead_letters(total, entries)
+    )
+    return 0
+
+
+def _redrive_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the task's last state as JSON")
+    parser.add_argument(
+        "--rate", type=int, metavar="N", help="at most N webhooks a second (SQS: 1-500)"
+    )
+    parser.add_argument(
+        "--no-wait", action="store_true", help="start the move and return; SQS goes on with it"
+    )
+    _target_arguments(parser)
+
+
+@command(
+    "redrive",
+    "move the DLQ's webhooks back to the webhook queue (SQS's message move task)",
+    _redrive_arguments,
+)
+@_stack_errors
+def redrive_command(args: argparse.Namespace) -> int:
+    from greenhook_dev.dead_letters import follow, progress_text, queue_arn, start_redrive, waiting
+    from greenhook_dev.progress import Progress
+
+    target = _queues(args, "dlq_url", "queue_url")
+    sqs = target.client("sqs")
+    if not waiting(sqs, target.dlq_url):
+        _print_json_or(args, {"Status": "NOTHING_TO_MOVE"}, "the DLQ is empty: nothing to move")
+        return 0
+    handle = start_redrive(sqs, target.dlq_url, target.queue_url, args.rate)
+    if args.no_wait:
+        _print_json_or(args, {"TaskHandle": handle}, f"move task started: {handle}")
+        return 0
+    progress = Progress()
+    try:
+        state = follow(
+            sqs,
+            queue_arn(sqs, target.dlq_url),
+            handle,
+            lambda s: progress.show(progress_text(s)),
+            interval=1.0 if not args.stack else 5.0,
+        )
+    except KeyboardInterrupt:
+        progress.done(f"stopped watching; the move task goes on in SQS ({handle})")
+        return 130
+    progress.done(progress_text(state))
+    status = state.get("Status")
+    text = (
+        f"moved {state.get('ApproximateNumberOfMessagesMoved', 0)} webhooks back to the queue"
+        if status == "COMPLETED"
+        else f"the move task ended {status}: {state.get('FailureReason') or 'no reason given'};"
+        " what was not moved stays in the DLQ"
+    )
+    _print_json_or(args, state, text)
+    return 0 if status == "COMPLETED" else 1
 
 
 # -- chats, messages, message, instance, calls, parked, replay-parked ------------------------

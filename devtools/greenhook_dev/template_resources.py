@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from greenhook_dev import moto_atomic, moto_firehose
+from greenhook_dev import moto_atomic, moto_firehose, moto_move_task
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
@@ -338,6 +338,7 @@ def create_stack(
 ) -> LocalStack:
     """Create every queue, table, secret and bucket of the template through `session`."""
     moto_atomic.install()  # each request atomic, as on AWS, whatever thread sends it
+    moto_move_task.install()  # the DLQ redrive (SQS's message move task)
     template = template or load_template()
     stack = LocalStack(
         template=template,

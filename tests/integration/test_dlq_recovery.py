@@ -1,5 +1,6 @@
 """A transient failure holds back only its own chat; what outlasts the retries waits in the DLQ,
-and the redrive (SQS's move task) brings each chat back in order, every webhook stored once.
+and the redrive (SQS's move task; moto_move_task locally) brings each chat back in order,
+every webhook stored once.
 
 Storage is made unavailable at botocore's transport (greenhook_dev.faults), so greenhook's
 own retry and classification run exactly as they would against AWS.
@@ -12,8 +13,8 @@ import json
 from greenhook.archive import ArchiveReader
 from greenhook.queue import sha256_hex
 from greenhook_dev import faults
+from greenhook_dev.dead_letters import follow, queue_arn, start_redrive
 from greenhook_dev.lambda_runtime import cold_start
-from greenhook_dev.redrive import move_messages
 from greenhook_dev.webhooks import Instance
 
 INSTANCE = Instance(id_instance=4401)
@@ -52,6 +53,14 @@ def dlq_messages(pipeline) -> list[dict]:
         VisibilityTimeout=0,
         MessageSystemAttributeNames=["All"],
     ).get("Messages", [])
+
+
+def move_messages(sqs, dlq_url: str, queue_url: str) -> int:
+    """`greenhook redrive`'s calls: start the move task, follow it to its end."""
+    handle = start_redrive(sqs, dlq_url, queue_url)
+    state = follow(sqs, queue_arn(sqs, dlq_url), handle, lambda _: None, interval=0.05)
+    assert state["Status"] == "COMPLETED"
+    return state["ApproximateNumberOfMessagesMoved"]
 
 
 def test_storage_down_past_the_retries_then_redrive_restores_every_chat(pipeline):

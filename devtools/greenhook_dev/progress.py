@@ -1,0 +1,41 @@
+"""Progress of a long command on one line: rewritten in place on a terminal, plain lines
+elsewhere (a log, CI), where a line is written when the text changes, at most every
+`every` seconds, so that a long wait leaves a readable trail rather than thousands of lines.
+It writes to stderr, so that `--json` output on stdout stays a document."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+class Progress:
+    def __init__(self, stream: TextIO | None = None, every: float = 5.0) -> None:
+        self.stream = stream or sys.stderr
+        self.every = every
+        self.terminal = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last = ""
+        self._last_at = 0.0
+        self._width = 0
+
+    def show(self, text: str) -> None:
+        """The current state, e.g. `moved 12 of 40`."""
+        if self.terminal:
+            self.stream.write("\r" + text.ljust(self._width))
+            self._width = max(self._width, len(text))
+            self.stream.flush()
+            return
+        now = time.monotonic()
+        if text != self._last and now - self._last_at >= self.every:
+            print(text, file=self.stream, flush=True)
+            self._last, self._last_at = text, now
+
+    def done(self, text: str) -> None:
+        """The final state, always written, ending the line."""
+        if self.terminal:
+            self.stream.write("\r" + text.ljust(self._width) + "\n")
+            self.stream.flush()
+        elif text != self._last:
+            print(text, file=self.stream, flush=True)
+        self._last = text
