@@ -367,7 +367,30 @@ def format_instance(view: dict) -> str:
     fields.add("device", _at(_pairs(view["device"]), view["device_timestamp"]))
     fields.add("quota", _at(_pairs(view["quota"]), view["quota_timestamp"]))
     fields.add("last webhook", _utc(view["last_webhook_at"]) or "-")
+    fields.add("checked", format_monitor(view.get("monitor")))
     return fields.text()
+
+
+def format_monitor(monitor: dict | None) -> str:
+    """The instance monitor's last check in one line (greenhook.monitor)."""
+    if not monitor:
+        return "- (no check yet: the monitor runs when greenhook registers the instance)"
+    at = _utc(int(monitor["checked_at"]))
+    if monitor.get("error"):
+        return f"{at}: GREEN-API could not be asked: {monitor['error']}"
+    parts = [str(monitor.get("state_instance"))]
+    drift = monitor.get("drift") or {}
+    if drift:
+        changed = ", ".join(
+            f"{name} ({d.get('current')!s}, expected {d.get('expected')!s})"
+            for name, d in sorted(drift.items())
+        )
+        parts.append(f"settings drifted: {changed}")
+    else:
+        parts.append("settings as registered")
+    if monitor.get("heal"):
+        parts.append(str(monitor["heal"]))
+    return f"{at}: " + "; ".join(parts)
 
 
 def format_calls(calls: list[dict]) -> str:

@@ -138,6 +138,7 @@ def cold_start() -> None:
     config.ingest_config.cache_clear()
     config.process_config.cache_clear()
     config.publish_config.cache_clear()
+    config.monitor_config.cache_clear()
     publish._publisher.cache_clear()
     ingest._client.cache_clear()
     ingest._secrets.cache_clear()

@@ -48,8 +48,14 @@ from greenhook_dev.http_front import ApiSettings, HttpFront
 from greenhook_dev.lambda_runtime import LocalFunction
 from greenhook_dev.moto_speedups import install as install_moto_speedups
 from greenhook_dev.poller import DEFAULT_RETRY_DELAY, QueuePoller
+from greenhook_dev.schedules import ScheduleRunner
 from greenhook_dev.stream_poller import StreamPoller, sqs_on_failure
-from greenhook_dev.template_resources import LocalStack, create_stack, load_template
+from greenhook_dev.template_resources import (
+    LocalStack,
+    create_stack,
+    function_arn,
+    load_template,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +68,7 @@ INGEST = "IngestFunction"
 PROCESS = "ProcessFunction"
 PUBLISH = "PublishFunction"
 REGISTER = "RegisterFunction"
+MONITOR = "MonitorFunction"
 REGISTRATION = "GreenApiRegistration"
 LOCAL_INSTANCE = 1101000001
 # Locally the token cache is short so that `greenhook rotate-token` is quick to watch
@@ -197,6 +204,7 @@ def local_parameters(
     parameters: dict[str, Any] = {"AllowedCidrs": cidrs}
     if green_api is not None:
         parameters.update(
+            MonitorIntervalMinutes=1,  # a newcomer sees the monitor's first check within a minute
             GreenApiIdInstance=str(LOCAL_INSTANCE),
             GreenApiTokenInstance=green_api.instances[LOCAL_INSTANCE],
             GreenApiUrl=green_api.url,
@@ -220,6 +228,7 @@ class RunningStack:
     stream_poller: StreamPoller
     event_sink: EventSink
     green_api: FakeGreenApi | None = None
+    schedules: ScheduleRunner | None = None
     stack_file: Path | None = None
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -373,10 +382,23 @@ def start_local_stack(
         (route,) = sorted(api.routes)
         webhook_url = front.url + route.split(" ", 1)[1]
         registration: dict[str, Any] = {}
+        functions = {INGEST: ingest, PROCESS: process, PUBLISH: publish}
+        schedules = None
         if fake is not None:
             stack.refs["WebhookApi"] = api.api_id
             properties = registration_properties(stack, webhook_url)
             run_deploy_hook(stack, properties)  # after the front is up, as on AWS
+            # The monitor checks what the deploy hook registered: the local front's URL.
+            environment.set(merged_function_environment(stack, [MONITOR]))
+            environment.set({"WEBHOOK_URL": properties["WebhookUrl"]})
+            monitor = LocalFunction.from_template(stack, MONITOR)
+            functions[MONITOR] = monitor
+            schedules = ScheduleRunner(
+                session.client("scheduler"), {function_arn(REGION, monitor.name): monitor}
+            )
+            if start_poller:
+                schedules.start()
+            stoppers.append(schedules.stop)
             registration = {
                 "registration": properties,
                 "green_api": {"url": fake.url, "id_instance": LOCAL_INSTANCE},
@@ -406,12 +428,13 @@ def start_local_stack(
         running = RunningStack(
             info=info,
             stack=stack,
-            functions={INGEST: ingest, PROCESS: process, PUBLISH: publish},
+            functions=functions,
             front=front,
             poller=poller,
             stream_poller=stream_poller,
             event_sink=sink,
             green_api=fake,
+            schedules=schedules,
             _stoppers=stoppers,
         )
         if state_dir is not None:

@@ -16,7 +16,14 @@ from typing import Any
 
 from greenhook.deploy_hook import remember_previous
 from greenhook.greenapi import Credentials, GreenApiClient
-from greenhook.register import Outcome, Registration, differences, register, unregister
+from greenhook.register import (
+    Outcome,
+    Registration,
+    differences,
+    mask,
+    register,
+    unregister,
+)
 from greenhook.storage import SecretDocuments
 from greenhook.tokens import tokens_from_secret
 from greenhook_dev.template_resources import load_template
@@ -141,8 +148,4 @@ class Operations:
         return new
 
 
-def mask(key: str, value: Any) -> Any:
-    """Hide secrets in settings output: tokens show their length only."""
-    if key.lower().endswith("token") and isinstance(value, str) and value:
-        return f"***({len(value)} chars)"
-    return value
+__all__ = ["Operations", "Target", "mask"]

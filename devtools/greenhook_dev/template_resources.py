@@ -80,6 +80,9 @@ class LocalStack:
                 if logical_id not in self.attributes and self._is_role(logical_id):
                     # moto does not check roles: an ARN is all a local resource needs
                     return f"arn:aws:iam::{ACCOUNT_ID}:role/{self.stack_name}-{logical_id}"
+                if logical_id not in self.attributes and self._is_function(logical_id):
+                    # functions run in-process (lambda_runtime), named as LocalFunction does
+                    return function_arn(self.region, f"{self.stack_name}-{logical_id}")
                 return self.attributes[logical_id][attribute]
             if key == "Fn::Join":
                 sep, items = arg
@@ -98,6 +101,10 @@ class LocalStack:
     def _is_role(self, logical_id: str) -> bool:
         resource = self.template["Resources"].get(logical_id, {})
         return resource.get("Type") == "AWS::IAM::Role"
+
+    def _is_function(self, logical_id: str) -> bool:
+        resource = self.template["Resources"].get(logical_id, {})
+        return resource.get("Type") == "AWS::Serverless::Function"
 
     def condition(self, name: str) -> bool:
         return self._evaluate(self.template["Conditions"][name])
@@ -298,7 +305,24 @@ def _create_log_group(stack: LocalStack, logical_id: str, props: dict, session) 
     }
 
 
+def function_arn(region: str, name: str) -> str:
+    return f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"
+
+
+def _create_schedule(stack: LocalStack, logical_id: str, props: dict, session) -> None:
+    """An EventBridge Scheduler schedule in moto (which keeps it; greenhook_dev.schedules
+    runs its target on the local stack)."""
+    name = _name(stack, logical_id)[:64]
+    kept = ("ScheduleExpression", "FlexibleTimeWindow", "Target", "State", "Description")
+    response = session.client("scheduler").create_schedule(
+        Name=name, **{k: props[k] for k in kept if k in props}
+    )
+    stack.refs[logical_id] = name
+    stack.attributes[logical_id] = {"Arn": response["ScheduleArn"]}
+
+
 _CREATORS = {
+    "AWS::Scheduler::Schedule": _create_schedule,
     "AWS::Logs::LogGroup": _create_log_group,
     "AWS::KinesisFirehose::DeliveryStream": _create_delivery_stream,
     "AWS::SQS::Queue": _create_queue,

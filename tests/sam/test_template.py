@@ -58,6 +58,7 @@ ALLOWED_ACTIONS = {
         "firehose:PutRecordBatch",
     },
     "RegisterFunction": {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"},
+    "MonitorFunction": {"secretsmanager:GetSecretValue", "dynamodb:UpdateItem"},
     "PublishFunction": {
         "dynamodb:DescribeStream",
         "dynamodb:GetRecords",
@@ -277,6 +278,7 @@ def test_every_artifact_builds_with_its_makefile_target(resources: dict) -> None
         "ProcessFunction",
         "PublishFunction",
         "RegisterFunction",
+        "MonitorFunction",
     }
     for name, code_uri in built.items():
         assert resources[name]["Metadata"]["BuildMethod"] == "makefile", name
@@ -554,3 +556,73 @@ def test_sams_transform_adds_no_managed_policy_beyond_logs_and_tracing() -> None
             arn.rsplit("/", 1)[-1] for arn in role["Properties"].get("ManagedPolicyArns", [])
         }
         assert managed <= {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}, name
+
+
+# -- logs and the instance monitor ----------------------------------------------------------
+
+
+def test_every_function_logs_json_to_its_own_group_with_the_retention(resources: dict) -> None:
+    functions = _of_type(resources, "AWS::Serverless::Function")
+    assert {"IngestFunction", "ProcessFunction", "PublishFunction", "MonitorFunction"} <= set(
+        functions
+    )
+    for name, function in functions.items():
+        logging_config = function["Properties"]["LoggingConfig"]
+        assert logging_config["LogFormat"] == "JSON", name
+        assert logging_config["SystemLogLevel"] == "WARN", name
+        group = resources[logging_config["LogGroup"]["Ref"]]
+        assert group["Type"] == "AWS::Logs::LogGroup", name
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+        assert group.get("Condition") == function.get("Condition"), name  # exists with it
+
+
+def _local(template: dict, **parameters: str) -> object:
+    from greenhook_dev.template_resources import LocalStack, _parameter_values
+
+    return LocalStack(  # every resource as if created, named after its logical id
+        template=template,
+        stack_name="s",
+        region="eu-central-1",
+        parameters=_parameter_values(template, {"GreenApiIdInstance": "1101", **parameters}),
+        refs={name: f"s-{name}" for name in template["Resources"]},
+        attributes={name: {"Arn": f"arn:s-{name}"} for name in template["Resources"]},
+    )
+
+
+def test_the_monitor_runs_on_a_schedule_that_may_invoke_only_it(template: dict) -> None:
+    resources = template["Resources"]
+    schedule = resources["MonitorSchedule"]
+    assert schedule["Type"] == "AWS::Scheduler::Schedule"
+    assert schedule["Condition"] == resources["MonitorFunction"]["Condition"]
+    target = schedule["Properties"]["Target"]
+    assert target["Arn"] == {"Fn::GetAtt": ["MonitorFunction", "Arn"]}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 0}  # the next check is the retry
+    assert target["RoleArn"] == {"Fn::GetAtt": ["MonitorScheduleRole", "Arn"]}
+    expression = schedule["Properties"]["ScheduleExpression"]
+    assert _local(template).resolve(expression) == "rate(5 minutes)"  # the default
+    assert _local(template, MonitorIntervalMinutes="1").resolve(expression) == "rate(1 minute)"
+    role = resources["MonitorScheduleRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    (policy,) = role["Policies"]
+    (grant,) = policy["PolicyDocument"]["Statement"]
+    assert (grant["Action"], grant["Resource"]) == (
+        "lambda:InvokeFunction",
+        {"Fn::GetAtt": ["MonitorFunction", "Arn"]},
+    )
+
+
+def test_the_monitor_checks_exactly_what_the_deploy_hook_registers(template: dict) -> None:
+    local = _local(template, IncomingCallWebhook="no", AutoHeal="false")
+    environment = local.function_environment("MonitorFunction")
+    registered = local.resolve(
+        template["Resources"]["GreenApiRegistration"]["Properties"]["Settings"]
+    )
+    assert json.loads(environment["WEBHOOK_SWITCHES"]) == registered
+    assert set(registered) == set(WEBHOOK_SWITCHES)
+    assert registered["incomingCallWebhook"] == "no"
+    assert environment["AUTO_HEAL"] == "false"
+    assert environment["WEBHOOK_URL"] == local.resolve(
+        template["Resources"]["GreenApiRegistration"]["Properties"]["WebhookUrl"]
+    )

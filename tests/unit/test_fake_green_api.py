@@ -182,7 +182,8 @@ def test_settings_apply_only_after_the_delay(fake_with):
     assert fake.settings(ID)["webhookUrl"] == ""
     seen = []
     while time.monotonic() - set_at < 2:
-        seen.append((time.monotonic() - set_at, get_settings(fake)["webhookUrl"]))
+        value = get_settings(fake)["webhookUrl"]  # then the time: a tuple would read it first
+        seen.append((time.monotonic() - set_at, value))
         if seen[-1][1]:
             break
         time.sleep(0.05)

@@ -106,6 +106,44 @@ class PublishConfig:
         )
 
 
+def _switches(raw: str) -> dict[str, str]:
+    import json
+
+    try:
+        switches = json.loads(raw)
+    except ValueError:
+        raise ConfigError("WEBHOOK_SWITCHES must be a JSON object") from None
+    if not isinstance(switches, dict):
+        raise ConfigError("WEBHOOK_SWITCHES must be a JSON object")
+    return {str(k): str(v) for k, v in switches.items()}
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    table_name: str
+    webhook_url: str
+    token_secret_arn: str
+    credentials_secret_arn: str
+    switches: dict[str, str]  # the webhook switches the stack registers
+    auto_heal: bool
+    heal_every_seconds: int = 3600
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> MonitorConfig:
+        auto_heal = env.get("AUTO_HEAL", "false").strip().lower()
+        if auto_heal not in ("true", "false"):
+            raise ConfigError(f"AUTO_HEAL must be true or false, got {auto_heal!r}")
+        return cls(
+            table_name=_required(env, "TABLE_NAME"),
+            webhook_url=_required(env, "WEBHOOK_URL"),
+            token_secret_arn=_required(env, "TOKEN_SECRET_ARN"),
+            credentials_secret_arn=_required(env, "CREDENTIALS_SECRET_ARN"),
+            switches=_switches(_required(env, "WEBHOOK_SWITCHES")),
+            auto_heal=auto_heal == "true",
+            heal_every_seconds=_positive_int(env, "HEAL_EVERY_SECONDS", 3600),
+        )
+
+
 @cache
 def ingest_config() -> IngestConfig:
     """The ingest function's configuration, read on first use."""
@@ -122,3 +160,9 @@ def process_config() -> ProcessConfig:
 def publish_config() -> PublishConfig:
     """The publish function's configuration, read on first use."""
     return PublishConfig.from_env(os.environ)
+
+
+@cache
+def monitor_config() -> MonitorConfig:
+    """The monitor function's configuration, read on first use."""
+    return MonitorConfig.from_env(os.environ)

@@ -7,6 +7,9 @@ Retry-After), and errors that never carry the URL: the apiTokenInstance is part 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,14 +96,31 @@ class GreenApiClient:
         retries: int = 4,
         backoff: float = 1.0,
         session: requests.Session | None = None,
+        min_interval: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.credentials = credentials
         self.timeout = timeout
         self.session = session or _session(retries, backoff)
+        # GREEN-API limits account methods to about one request a second per instance.
+        self.min_interval = min_interval
+        self._clock, self._sleep = clock, sleep
+        self._last_call: float | None = None
+        self._pace = threading.Lock()
         # urllib3 logs each request's URL at DEBUG, and ours carry the apiTokenInstance.
         logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger("urllib3").level))
 
+    def _wait_turn(self) -> None:
+        with self._pace:
+            if self._last_call is not None and self.min_interval > 0:
+                pause = self._last_call + self.min_interval - self._clock()
+                if pause > 0:
+                    self._sleep(pause)
+            self._last_call = self._clock()
+
     def _call(self, http_method: str, method: str, body: dict | None = None) -> Any:
+        self._wait_turn()
         c = self.credentials
         url = f"{c.api_url}/waInstance{c.id_instance}/{method}/{c.api_token}"
         try:

@@ -56,6 +56,13 @@ def differences(current: dict, desired: dict) -> dict:
     return {k: v for k, v in desired.items() if current.get(k) != v}
 
 
+def mask(key: str, value: object) -> object:
+    """Hide secrets in settings output: tokens show their length only."""
+    if key.lower().endswith("token") and isinstance(value, str) and value:
+        return f"***({len(value)} chars)"
+    return value
+
+
 def endpoint_of(settings: dict) -> dict[str, str]:
     """The webhookUrl and webhookUrlToken in a getSettings answer."""
     return {k: str(settings.get(k) or "") for k in ENDPOINT_FIELDS}

@@ -724,6 +724,25 @@ class Storage:
             self._instance_identity(id_instance),
         )
 
+    def put_monitor(self, id_instance: int, checked_at: int, finding: dict) -> bool:
+        """What the instance monitor found (greenhook.monitor); a later check wins."""
+        return self._newest_wins(
+            keys.instance(id_instance),
+            "monitor_checked_at",
+            checked_at,
+            {"monitor": finding},
+            self._instance_identity(id_instance),
+        )
+
+    def claim_heal(self, id_instance: int, now: int, every_seconds: int) -> bool:
+        """Take the instance's one re-registration per `every_seconds`; False if taken. A
+        conditional write, so two monitor runs at once cannot both re-register."""
+        return self._update(
+            keys.instance(id_instance),
+            set_={"monitor_healed_at": now},
+            condition=("monitor_healed_at", "<=", now - every_seconds),
+        )
+
     def get_instance(self, id_instance: int) -> dict | None:
         item = self.table.get_item(Key=keys.instance(id_instance)).get("Item")
         return instance_view(plain(item)) if item else None

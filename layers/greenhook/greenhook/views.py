@@ -142,4 +142,11 @@ INSTANCE_FIELDS = (
 
 
 def instance_view(item: dict) -> dict:
-    return {name: item.get(name) for name in INSTANCE_FIELDS}
+    """The instance's webhook-reported fields, and the monitor's last check (greenhook.monitor):
+    `monitor` whole, and its `drift` (None until a check ran; {} when the settings match)."""
+    monitor = item.get("monitor")
+    return {
+        **{name: item.get(name) for name in INSTANCE_FIELDS},
+        "monitor": monitor,
+        "drift": monitor.get("drift") if monitor else None,
+    }
