@@ -585,8 +585,19 @@ def _local(template: dict, **parameters: str) -> object:
         region="eu-central-1",
         parameters=_parameter_values(template, {"GreenApiIdInstance": "1101", **parameters}),
         refs={name: f"s-{name}" for name in template["Resources"]},
-        attributes={name: {"Arn": f"arn:s-{name}"} for name in template["Resources"]},
+        attributes={name: _Attributes(name) for name in template["Resources"]},
     )
+
+
+class _Attributes(dict):
+    """Any GetAtt of a resource: its Arn as `arn:s-<id>`, anything else `s-<id>-<name>`."""
+
+    def __init__(self, logical_id: str) -> None:
+        super().__init__(Arn=f"arn:s-{logical_id}")
+        self.logical_id = logical_id
+
+    def __missing__(self, name: str) -> str:
+        return f"s-{self.logical_id}-{name}"
 
 
 def test_the_monitor_runs_on_a_schedule_that_may_invoke_only_it(template: dict) -> None:
@@ -626,3 +637,80 @@ def test_the_monitor_checks_exactly_what_the_deploy_hook_registers(template: dic
     assert environment["WEBHOOK_URL"] == local.resolve(
         template["Resources"]["GreenApiRegistration"]["Properties"]["WebhookUrl"]
     )
+
+
+# -- alarms and the dashboard ---------------------------------------------------------------
+
+
+def _alarms(resources: dict) -> dict[str, dict]:
+    return _of_type(resources, "AWS::CloudWatch::Alarm")
+
+
+def test_every_alarm_notifies_a_topic_whether_or_not_one_is_given(template: dict) -> None:
+    alarms = _alarms(template["Resources"])
+    assert len(alarms) >= 11
+    given = _local(template, AlarmTopicArn="arn:aws:sns:eu-central-1:1:ops")
+    created = _local(template)
+    assert created.condition("CreateAlarmTopic") and not given.condition("CreateAlarmTopic")
+    for name, alarm in alarms.items():
+        actions = alarm["Properties"]["AlarmActions"]
+        assert given.resolve(actions) == ["arn:aws:sns:eu-central-1:1:ops"], name
+        assert created.resolve(actions) == ["s-AlarmTopic"], name  # Ref of a topic: its ARN
+
+
+def test_every_alarm_has_a_runbook_section_that_its_description_names() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    runbook = readme[readme.index("### Runbook") :]
+    sections = set(re.findall(r"^#### (\w+)$", runbook, re.MULTILINE))
+    alarms = _alarms(load_template()["Resources"])
+    assert sections == set(alarms)
+    for name, alarm in alarms.items():
+        description = " ".join(alarm["Properties"]["AlarmDescription"].split())
+        assert f'README "Runbook", {name}' in description, name
+
+
+def _emitted_metrics() -> set[str]:
+    """The names greenhook's code emits in its namespace: literal names given to Metrics or
+    log_metric, and ingest's `WebhookRejected<status>` for each status it rejects with."""
+    from greenhook import ingest
+
+    names = set()
+    for path in (REPO_ROOT / "layers" / "greenhook" / "greenhook").glob("*.py"):
+        text = path.read_text()
+        names |= set(re.findall(r'add_metric\(\s*(?:name=)?"(\w+)"', text))
+        names |= set(re.findall(r'\(\s*"(\w+)",\s*MetricUnit', text))
+        names |= set(re.findall(r'log_metric\(\s*"\w+",\s*"[^"]*",\s*"(\w+)"', text))
+        names |= set(re.findall(r'\("\w+", "(Webhook\w+)"\)', text))  # (outcome, metric) pairs
+    ingest_code = (REPO_ROOT / "layers" / "greenhook" / "greenhook" / "ingest.py").read_text()
+    assert 'f"WebhookRejected{rejection.status}"' in ingest_code
+    names |= {f"WebhookRejected{c.status}" for c in ingest.Rejected.__subclasses__()}
+    return names
+
+
+def test_the_dashboard_and_alarms_read_metrics_the_code_emits(template: dict) -> None:
+    emitted = _emitted_metrics()
+    assert {"WebhookAccepted", "WebhookStored", "SettingsDrift", "WebhookRejected401"} <= emitted
+    dashboard = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]
+    body = json.loads(_local(template).resolve(dashboard))
+    shown = {
+        (metric[0], metric[1])
+        for widget in body["widgets"]
+        for metric in widget["properties"]["metrics"]
+    }
+    alarmed = {
+        (a["Properties"]["Namespace"], a["Properties"]["MetricName"])
+        for a in _alarms(template["Resources"]).values()
+    }
+    for namespace, name in shown | alarmed:
+        if namespace == "Greenhook":
+            assert name in emitted, name
+    assert {name for namespace, name in shown if namespace == "Greenhook"} >= {
+        "WebhookAccepted",
+        "WebhookRejected401",
+        "WebhookRejected403",
+        "WebhookRejected503",
+        "WebhookStored",
+        "WebhookParked",
+        "InstanceNotAuthorized",
+        "SettingsDrift",
+    }
