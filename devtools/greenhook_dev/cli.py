@@ -828,8 +828,19 @@ def replay_parked_command(args: argparse.Namespace) -> int:
     if args.handlers:  # the modules the process function ships next to its app.py
         sys.path.append(str(REPO_ROOT / "functions" / "process"))
         load_handler_modules(m.strip() for m in args.handlers.split(",") if m.strip())
+    from greenhook_dev.progress import Progress
+
     storage, payloads = open_storage(args)
-    counts = replay_parked(storage, payloads, limit=args.limit)
+    progress = Progress()
+    try:
+        counts = replay_parked(
+            storage,
+            payloads,
+            limit=args.limit,
+            progress=lambda done, total: progress.show(f"replayed {done} of {total}"),
+        )
+    finally:
+        progress.finish()
     text = f"stored {counts['stored']}, still parked {counts['still parked']}"
     _print_json_or(args, counts, text)
     return 0
@@ -963,7 +974,13 @@ def _green_api_errors(run: Callable[[argparse.Namespace], int]) -> Callable:
 @command("register", "register the stack's webhook URL and token with GREEN-API", _with_json)
 @_green_api_errors
 def register_command(args: argparse.Namespace) -> int:
-    outcome = _operations(args).register()
+    from greenhook_dev.progress import Progress
+
+    progress = Progress()
+    try:
+        outcome = _operations(args).register(progress=progress.step)
+    finally:
+        progress.finish()
     text = "settings changed and confirmed" if outcome.changed else "settings already up to date"
     _print_json_or(args, {"changed": outcome.changed}, text)
     return 0
@@ -1000,11 +1017,19 @@ def _rotate_arguments(parser: argparse.ArgumentParser) -> None:
 @command("rotate-token", "replace the webhook token; no webhook is rejected", _rotate_arguments)
 @_green_api_errors
 def rotate_token_command(args: argparse.Namespace) -> int:
+    from greenhook_dev.progress import Progress
+
     operations = _operations(args)
-    progress = (lambda _: None) if args.json else (lambda line: print(line, flush=True))
-    new = operations.rotate_token(
-        propagation_seconds=args.propagation_wait, grace_seconds=args.grace, progress=progress
-    )
+    progress = Progress(every=15.0)  # the waits are minutes long: a line each 15 s
+    try:
+        new = operations.rotate_token(
+            propagation_seconds=args.propagation_wait,
+            grace_seconds=args.grace,
+            progress=progress.step,
+            sleep=progress.sleep,
+        )
+    finally:
+        progress.finish()
     if not args.stack:  # the local stack's file tells `greenhook send` the header to use
         path = _stack_file_path(args.stack_file)
         info = json.loads(path.read_text())

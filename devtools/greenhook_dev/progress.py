@@ -18,6 +18,7 @@ class Progress:
         self._last = ""
         self._last_at = 0.0
         self._width = 0
+        self._step = ""
 
     def show(self, text: str) -> None:
         """The current state, e.g. `moved 12 of 40`."""
@@ -30,6 +31,25 @@ class Progress:
         if text != self._last and now - self._last_at >= self.every:
             print(text, file=self.stream, flush=True)
             self._last, self._last_at = text, now
+
+    def step(self, text: str) -> None:
+        """A step of a longer job: shown, and remembered for `sleep`'s countdown."""
+        self._step = text
+        self.show(text)
+
+    def sleep(self, seconds: float) -> None:
+        """Wait, counting the seconds left down on the current step's line."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            self.show(f"{self._step} ({left:.0f} s left)" if self._step else f"{left:.0f} s left")
+            time.sleep(min(1.0, left))
+
+    def finish(self) -> None:
+        """End the line on a terminal (nothing to do elsewhere)."""
+        if self.terminal and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._width = 0
 
     def done(self, text: str) -> None:
         """The final state, always written, ending the line."""

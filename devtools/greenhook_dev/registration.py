@@ -83,9 +83,16 @@ class Operations:
         props = self.target.properties
         return Registration(props["WebhookUrl"], self.tokens()[0], dict(props.get("Settings", {})))
 
-    def register(self, wait_seconds: float = 600) -> Outcome:
+    def register(
+        self, wait_seconds: float = 600, progress: Callable[[str], None] = lambda _: None
+    ) -> Outcome:
         client = self.client()
-        outcome = register(client, self.registration(), deadline=time.monotonic() + wait_seconds)
+        outcome = register(
+            client,
+            self.registration(),
+            deadline=time.monotonic() + wait_seconds,
+            progress=progress,
+        )
         remember_previous(
             self.secrets,
             self.target.properties["StateSecretArn"],
@@ -140,7 +147,7 @@ class Operations:
         )
         sleep(wait)
         progress(f"waited {wait:g} s for ingest's token cache; registering the new token")
-        self.register(wait_seconds)
+        self.register(wait_seconds, progress=progress)
         progress(f"GREEN-API sends the new token; grace period {grace_seconds:g} s")
         sleep(grace_seconds)
         self.secrets.write(secret_arn, {"token": new})

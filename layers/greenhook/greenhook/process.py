@@ -14,7 +14,7 @@ import binascii
 import queue as queues
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -274,10 +274,17 @@ def dispatch(webhook: Webhook, storage: Storage) -> str:
     return "stored"
 
 
-def replay_parked(storage: Storage, payloads: Payloads, limit: int = 1000) -> dict[str, int]:
-    """Handle parked webhooks again (after a fix or a new handler); unpark those stored now."""
+def replay_parked(
+    storage: Storage,
+    payloads: Payloads,
+    limit: int = 1000,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> dict[str, int]:
+    """Handle parked webhooks again (after a fix or a new handler); unpark those stored now.
+    `progress(done, total)` is told after each one."""
     counts = {"stored": 0, "still parked": 0}
-    for parked in storage.list_parked(limit=limit):
+    listed = storage.list_parked(limit=limit)
+    for done, parked in enumerate(listed, 1):
         body = payloads.get(parked["payload_s3_key"]) if parked["payload_s3_key"] else None
         where = routing.route(body if body is not None else (parked["body"] or "").encode())
         outcome = "not a webhook"
@@ -289,6 +296,7 @@ def replay_parked(storage: Storage, payloads: Payloads, limit: int = 1000) -> di
         if outcome == "stored":
             storage.unpark(parked["id"])
         counts["stored" if outcome == "stored" else "still parked"] += 1
+        progress(done, len(listed))
     return counts
 
 

@@ -77,6 +77,7 @@ class Outcome:
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
+Progress = Callable[[str], None]
 
 
 def wait_until_applied(
@@ -87,9 +88,12 @@ def wait_until_applied(
     poll: float = 5.0,
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
+    progress: Progress = lambda _: None,
 ) -> dict:
-    """Poll getSettings (with growing pauses) until `desired` shows, or raise NotApplied."""
+    """Poll getSettings (with growing pauses) until `desired` shows, or raise NotApplied.
+    `progress` is told what is still awaited before each pause."""
     wait = poll
+    started = clock()
     while True:
         try:
             current = client.get_settings()
@@ -105,6 +109,10 @@ def wait_until_applied(
                 "GREEN-API saved the settings but still shows old values for "
                 f"{sorted(missing)}; they may apply within minutes: check `greenhook settings`"
             )
+        progress(
+            f"waiting for GREEN-API to show {', '.join(sorted(missing))} "
+            f"({clock() - started:.0f} s so far; each setSettings reboots the instance)"
+        )
         sleep(wait)
         wait = min(wait * 1.5, 30.0)
 
@@ -117,6 +125,7 @@ def register(
     poll: float = 5.0,
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
+    progress: Progress = lambda _: None,
 ) -> Outcome:
     """Make the instance's settings match `registration`; returns what it changed."""
     state = client.get_state_instance()
@@ -131,8 +140,9 @@ def register(
     if not changes:
         return Outcome(False, endpoint_of(current), current)
     client.set_settings(changes)
+    progress(f"setSettings sent: {', '.join(sorted(changes))}")
     after = wait_until_applied(
-        client, desired, deadline=deadline, poll=poll, clock=clock, sleep=sleep
+        client, desired, deadline=deadline, poll=poll, clock=clock, sleep=sleep, progress=progress
     )
     return Outcome(True, endpoint_of(current), after)
 
