@@ -206,10 +206,13 @@ def test_greenhook_instance_shows_the_last_check(running, check, capfd):
     check()
     capfd.readouterr()
     stack_file = running.stack_file
-    assert main(["instance", "--stack-file", str(stack_file)]) == 0
+    # A checked instance that has sent no webhook is not listed, but can be named.
+    assert Storage(running.info["table_name"]).list_instances() == []
+    instance = ["--instance", str(LOCAL_INSTANCE)]
+    assert main(["instance", *instance, "--stack-file", str(stack_file)]) == 0
     text = capfd.readouterr().out
     (line,) = [line for line in text.splitlines() if line.startswith("checked")]
     assert "authorized; settings drifted: stateWebhook (no, expected yes); re-registered" in line
-    assert main(["instance", "--json", "--stack-file", str(stack_file)]) == 0
+    assert main(["instance", "--json", *instance, "--stack-file", str(stack_file)]) == 0
     document = json.loads(capfd.readouterr().out)
     assert document["drift"] == {"stateWebhook": {"current": "no", "expected": "yes"}}

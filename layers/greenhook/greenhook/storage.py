@@ -725,13 +725,14 @@ class Storage:
         )
 
     def put_monitor(self, id_instance: int, checked_at: int, finding: dict) -> bool:
-        """What the instance monitor found (greenhook.monitor); a later check wins."""
+        """What the instance monitor found (greenhook.monitor); a later check wins. The
+        instance is not listed for it (list_instances: those that have sent webhooks)."""
         return self._newest_wins(
             keys.instance(id_instance),
             "monitor_checked_at",
             checked_at,
             {"monitor": finding},
-            self._instance_identity(id_instance),
+            {"id_instance": id_instance},
         )
 
     def claim_heal(self, id_instance: int, now: int, every_seconds: int) -> bool:
