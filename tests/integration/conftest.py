@@ -251,3 +251,44 @@ def publishing() -> Publishing:
         archive = ArchiveStream(stack.refs["ArchiveStream"], session.client("firehose"))
         yield Publishing(Processing(stack, storage, payloads, archive), poller, sink)
         cold_start()
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    def json(self):
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def greenhook(pipeline, tmp_path, capsys):
+    """Run `greenhook ARGS...` against the pipeline's resources, as against the local stack
+    (from a stack file); returns the exit code and what it printed."""
+    from greenhook_dev.cli import main
+
+    stack_file = tmp_path / "stack.json"
+    # The local stack's keys; no endpoint, because moto answers in-process here rather
+    # than as a server.
+    stack_file.write_text(
+        json.dumps(
+            {
+                "aws_endpoint_url": None,
+                "region": pipeline.stack.region,
+                "table_name": pipeline.stack.refs["WebhookTable"],
+                "bucket_name": pipeline.stack.refs["PayloadBucket"],
+                "queue_url": pipeline.stack.refs["WebhookQueue"],
+                "dlq_url": pipeline.stack.refs["WebhookDLQ"],
+            }
+        )
+    )
+
+    def run(*argv: str) -> CliResult:
+        capsys.readouterr()  # drop what the handlers logged
+        code = main([*argv, "--stack-file", str(stack_file)])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run

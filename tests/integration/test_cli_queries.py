@@ -6,7 +6,6 @@ template.yaml; the CLI then reads that table as it reads the local stack's, from
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -55,16 +54,6 @@ def state_webhook(id_instance: int, state: str = "authorized") -> dict:
     return document
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self):
-        return json.loads(self.out)
-
-
 @pytest.fixture
 def store(pipeline):
     """Post webhooks through ingest and run the process handler on them."""
@@ -75,32 +64,6 @@ def store(pipeline):
         pipeline.drain()
 
     return post
-
-
-@pytest.fixture
-def greenhook(pipeline, tmp_path, capsys):
-    """Run `greenhook ARGS...` against the pipeline's table; returns exit code and output."""
-    stack_file = tmp_path / "stack.json"
-    # The local stack's keys; no endpoint, because moto answers in-process here rather
-    # than as a server.
-    stack_file.write_text(
-        json.dumps(
-            {
-                "aws_endpoint_url": None,
-                "region": pipeline.stack.region,
-                "table_name": pipeline.stack.refs["WebhookTable"],
-                "bucket_name": pipeline.stack.refs["PayloadBucket"],
-            }
-        )
-    )
-
-    def run(*argv: str) -> Result:
-        capsys.readouterr()  # drop what the handlers logged
-        code = main([*argv, "--stack-file", str(stack_file)])
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
 
 
 def test_messages_lists_a_chat_in_time_order_with_status_edits_and_reactions(store, greenhook):

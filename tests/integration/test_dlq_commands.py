@@ -9,9 +9,6 @@ records fail as they would on AWS and SQS's redrive policy moves them to the DLQ
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-
-import pytest
 
 from greenhook_dev import faults
 from greenhook_dev.cli import main
@@ -21,41 +18,6 @@ from greenhook_dev.webhooks import Instance
 
 INSTANCE = Instance(id_instance=4402)
 ALICE, BOB = "79000000011@c.us", "79000000012@c.us"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self):
-        return json.loads(self.out)
-
-
-@pytest.fixture
-def greenhook(pipeline, tmp_path, capsys):
-    stack_file = tmp_path / "stack.json"
-    stack_file.write_text(
-        json.dumps(
-            {
-                "aws_endpoint_url": None,  # moto answers in-process here
-                "region": pipeline.stack.region,
-                "table_name": pipeline.stack.refs["WebhookTable"],
-                "bucket_name": pipeline.stack.refs["PayloadBucket"],
-                "queue_url": pipeline.stack.refs["WebhookQueue"],
-                "dlq_url": pipeline.stack.refs["WebhookDLQ"],
-            }
-        )
-    )
-
-    def run(*argv: str) -> Result:
-        capsys.readouterr()
-        code = main([*argv, "--stack-file", str(stack_file)])
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
 
 
 def poison(pipeline, webhooks: list[dict]) -> None:
