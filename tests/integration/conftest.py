@@ -263,27 +263,36 @@ class CliResult:
         return json.loads(self.out)
 
 
+def write_stack_file(pipeline, path, queues: bool = True):
+    """The local stack's file for the pipeline's resources (without the queues if asked);
+    no endpoint, because moto answers in-process here rather than as a server."""
+    info = {
+        "aws_endpoint_url": None,
+        "region": pipeline.stack.region,
+        "table_name": pipeline.stack.refs["WebhookTable"],
+        "bucket_name": pipeline.stack.refs["PayloadBucket"],
+    }
+    if queues:
+        info.update(
+            queue_url=pipeline.stack.refs["WebhookQueue"],
+            dlq_url=pipeline.stack.refs["WebhookDLQ"],
+        )
+    path.write_text(json.dumps(info))
+    return path
+
+
+@pytest.fixture
+def stack_file_writer():
+    return write_stack_file
+
+
 @pytest.fixture
 def greenhook(pipeline, tmp_path, capsys):
     """Run `greenhook ARGS...` against the pipeline's resources, as against the local stack
     (from a stack file); returns the exit code and what it printed."""
     from greenhook_dev.cli import main
 
-    stack_file = tmp_path / "stack.json"
-    # The local stack's keys; no endpoint, because moto answers in-process here rather
-    # than as a server.
-    stack_file.write_text(
-        json.dumps(
-            {
-                "aws_endpoint_url": None,
-                "region": pipeline.stack.region,
-                "table_name": pipeline.stack.refs["WebhookTable"],
-                "bucket_name": pipeline.stack.refs["PayloadBucket"],
-                "queue_url": pipeline.stack.refs["WebhookQueue"],
-                "dlq_url": pipeline.stack.refs["WebhookDLQ"],
-            }
-        )
-    )
+    stack_file = write_stack_file(pipeline, tmp_path / "stack.json")
 
     def run(*argv: str) -> CliResult:
         capsys.readouterr()  # drop what the handlers logged

@@ -88,17 +88,9 @@ def test_dead_letters_are_listed_then_redriven_and_stored_once(pipeline, greenho
     assert (again.code, again.out.strip()) == (0, "the DLQ is empty: nothing to move")
 
 
-def test_without_a_dlq_in_the_stack_file_the_commands_say_so(pipeline, tmp_path, capsys):
-    stack_file = tmp_path / "stack.json"
-    stack_file.write_text(
-        json.dumps(
-            {
-                "aws_endpoint_url": None,
-                "region": pipeline.stack.region,
-                "table_name": pipeline.stack.refs["WebhookTable"],
-                "bucket_name": pipeline.stack.refs["PayloadBucket"],
-            }
-        )
-    )
+def test_without_a_dlq_in_the_stack_file_the_commands_say_so(
+    pipeline, tmp_path, capsys, stack_file_writer
+):
+    stack_file = stack_file_writer(pipeline, tmp_path / "stack.json", queues=False)
     assert main(["dlq", "--stack-file", str(stack_file)]) == 2
     assert "names no dlq_url" in capsys.readouterr().err
