@@ -7,6 +7,7 @@ Environment variables hold names and ARNs only; the webhook token comes from Sec
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -107,8 +108,6 @@ class PublishConfig:
 
 
 def _switches(raw: str) -> dict[str, str]:
-    import json
-
     try:
         switches = json.loads(raw)
     except ValueError:
