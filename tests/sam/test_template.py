@@ -605,6 +605,7 @@ def test_the_monitor_runs_on_a_schedule_that_may_invoke_only_it(template: dict) 
     schedule = resources["MonitorSchedule"]
     assert schedule["Type"] == "AWS::Scheduler::Schedule"
     assert schedule["Condition"] == resources["MonitorFunction"]["Condition"]
+    assert schedule["DependsOn"] == "GreenApiRegistration"  # checks start after registering
     target = schedule["Properties"]["Target"]
     assert target["Arn"] == {"Fn::GetAtt": ["MonitorFunction", "Arn"]}
     assert target["RetryPolicy"] == {"MaximumRetryAttempts": 0}  # the next check is the retry
