@@ -664,6 +664,8 @@ def redrive_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         progress.done(f"stopped watching; the move task goes on in SQS ({handle})")
         return 130
+    except LookupError as error:  # another task replaced it, or SQS never listed it
+        raise CommandError(f"cannot follow move task {handle}: {error}") from None
     progress.done(progress_text(state))
     status = state.get("Status")
     text = (

@@ -138,9 +138,18 @@ def follow(
     interval: float = 2.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """Report the task until it has ended; its last state."""
+    """Report the task until it has ended; its last state. SQS may list a task a moment
+    after starting it: a few polls without it are waited out before LookupError."""
+    unseen = 0
     while True:
-        state = task(sqs, dlq_arn, handle)
+        try:
+            state = task(sqs, dlq_arn, handle)
+        except LookupError:
+            unseen += 1
+            if unseen > 5:
+                raise
+            sleep(interval)
+            continue
         on_progress(state)
         if state.get("Status") in FINAL:
             return state
