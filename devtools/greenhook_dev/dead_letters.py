@@ -32,30 +32,16 @@ def waiting(sqs: Any, queue_url: str) -> int:
     return sum(int(attributes.get(name, 0)) for name in names)
 
 
-def _record(message: dict) -> Any:
-    """A received message as the Lambda record the process function would get."""
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-    attributes = {
-        name: {"stringValue": value.get("StringValue"), "dataType": value.get("DataType")}
-        for name, value in (message.get("MessageAttributes") or {}).items()
-    }
-    return SQSRecord(
-        {
-            "messageId": message["MessageId"],
-            "body": message["Body"],
-            "attributes": message.get("Attributes") or {},
-            "messageAttributes": attributes,
-        }
-    )
-
-
 def describe(message: dict, payloads: Any, now: datetime) -> dict[str, Any]:
     """What an operator needs to decide about one dead letter."""
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
     from greenhook import routing
     from greenhook.process import read_body, received_at
+    from greenhook_dev.poller import sqs_record
 
-    record = _record(message)
+    # As the process function would get it (the queue's ARN and region do not matter here).
+    record = SQSRecord(sqs_record(message, queue_arn="", region=""))
     received = received_at(record)
     entry: dict[str, Any] = {
         "message_id": message["MessageId"],

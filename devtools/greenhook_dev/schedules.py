@@ -55,7 +55,6 @@ class ScheduleRunner(PollingThread):
         super().__init__(idle_sleep=1.0)
         self.clock = clock
         self.schedules: list[Schedule] = []
-        self.invocations: list[tuple[str, Any]] = []  # (schedule, result or error text)
         for summary in scheduler.list_schedules().get("Schedules", []):
             detail = scheduler.get_schedule(Name=summary["Name"])
             target = detail.get("Target") or {}
@@ -75,7 +74,6 @@ class ScheduleRunner(PollingThread):
         except Exception as error:
             log.exception("schedule %s: its target failed", schedule.name)
             result = f"{type(error).__name__}: {error}"
-        self.invocations.append((schedule.name, result))
         return result
 
     def poll_once(self) -> int:

@@ -146,11 +146,13 @@ def from_config(config: MonitorConfig, secrets: SecretDocuments | None = None) -
 
 
 def report(finding: Finding) -> None:
-    """The finding as metrics (the alarms read them) and one log line."""
-    metrics.add_metric("InstanceNotAuthorized", MetricUnit.Count, int(not finding.authorized))
-    metrics.add_metric("SettingsDrift", MetricUnit.Count, len(finding.drift))
-    metrics.add_metric("InstanceHealed", MetricUnit.Count, int(finding.healed))
+    """The finding as metrics (the alarms read them) and one log line. A check that could
+    not ask GREEN-API says nothing of the instance: only MonitorFailed counts it."""
     metrics.add_metric("MonitorFailed", MetricUnit.Count, int(finding.error is not None))
+    if finding.error is None:
+        metrics.add_metric("InstanceNotAuthorized", MetricUnit.Count, int(not finding.authorized))
+        metrics.add_metric("SettingsDrift", MetricUnit.Count, len(finding.drift))
+        metrics.add_metric("InstanceHealed", MetricUnit.Count, int(finding.healed))
     level = "info" if finding.authorized and not finding.drift else "warning"
     getattr(logger, level)(
         "instance checked",
