@@ -16,7 +16,7 @@ class Progress:
         self.every = every
         self.terminal = bool(getattr(self.stream, "isatty", lambda: False)())
         self._last = ""
-        self._last_at = 0.0
+        self._last_at: float | None = None  # not 0: monotonic time starts near 0 at boot
         self._width = 0
         self._step = ""
 
@@ -28,7 +28,8 @@ class Progress:
             self.stream.flush()
             return
         now = time.monotonic()
-        if text != self._last and now - self._last_at >= self.every:
+        due = self._last_at is None or now - self._last_at >= self.every
+        if text != self._last and due:
             print(text, file=self.stream, flush=True)
             self._last, self._last_at = text, now
 
