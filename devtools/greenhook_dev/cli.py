@@ -1054,6 +1054,64 @@ def unregister_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backfill_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--minutes",
+        type=int,
+        required=True,
+        help="how far back to read GREEN-API's journals (1 to 1440)",
+    )
+    _with_json(parser)
+
+
+def format_backfill(outcome: Any) -> str:
+    lines = [
+        f"GREEN-API's journals list {outcome.entries} messages of the last "
+        f"{outcome.minutes} minutes; greenhook had {outcome.known}"
+    ]
+    rows = [
+        (m["direction"] or "", m["chat_id"] or "", m["id_message"] or "", _utc(m["timestamp"]))
+        for m in outcome.added
+    ]
+    if rows:
+        lines += [f"added {len(rows)} from the journals:", _table(("", "CHAT", "ID", "AT"), rows)]
+    else:
+        lines.append("nothing to add")
+    for status in outcome.statuses:
+        lines.append(f"status of {status['id_message']}: {status['from'] or '-'} -> {status['to']}")
+    for parked in outcome.parked:
+        lines.append(f"parked {parked['id_message']}: {parked['reason']}")
+    return "\n".join(lines)
+
+
+@command(
+    "backfill",
+    "store what GREEN-API's journals hold and greenhook missed (e.g. after an outage)",
+    _backfill_arguments,
+)
+@_green_api_errors
+def backfill_command(args: argparse.Namespace) -> int:
+    from greenhook.backfill import MAX_MINUTES, Backfill
+    from greenhook_dev.progress import Progress
+
+    if not 1 <= args.minutes <= MAX_MINUTES:
+        raise CommandError(f"--minutes must be from 1 to {MAX_MINUTES}")
+    client = _operations(args).client()
+    storage, _ = open_storage(args)
+    wid = str(client.get_settings().get("wid") or "")  # the author of outgoing messages
+    progress = Progress()
+    try:
+        outcome = Backfill(client, storage, wid).run(
+            args.minutes,
+            progress=lambda done, total: progress.show(f"checked {done} of {total} entries"),
+        )
+    finally:
+        progress.finish()
+    progress.done(f"checked {outcome.entries} journal entries")
+    _print_json_or(args, outcome.as_dict(), format_backfill(outcome))
+    return 0
+
+
 # -- entry point -----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="greenhook", description=__doc__.split("\n", 1)[0])

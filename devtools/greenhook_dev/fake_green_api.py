@@ -21,6 +21,12 @@ Statuses, checked in this order:
       the wrong type or range.
 getSettings and getStateInstance answer in every state; `wid` is "" while notAuthorized.
 
+The journals (docs section 9): every message webhook `send` queues is also noted, flat, in
+the instance's journal (when its kind's switch is on, as GREEN-API does), and a status webhook
+moves its message's `statusMessage` and `timestamp` on. `lastIncomingMessages` and
+`lastOutgoingMessages` answer with the entries of the last `minutes` (default 1440), newest
+first, whether or not their webhook was ever delivered.
+
 The sender side plays GREEN-API delivering webhooks (docs section 1): per instance, one
 notification at a time and in order, POSTed to the applied webhookUrl, re-sent after
 `retry_interval` until an HTTP 200, dropped after `give_up_after`.
@@ -46,7 +52,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import requests
 
@@ -98,12 +104,65 @@ def default_settings() -> dict[str, Any]:
     }
 
 
-_HTTP_METHODS = {"getSettings": "GET", "setSettings": "POST", "getStateInstance": "GET"}
+_HTTP_METHODS = {
+    "getSettings": "GET",
+    "setSettings": "POST",
+    "getStateInstance": "GET",
+    "lastIncomingMessages": "GET",
+    "lastOutgoingMessages": "GET",
+}
 _METHODS = {name.lower(): name for name in _HTTP_METHODS}  # names are case-insensitive
 _PATH = re.compile(r"^/waInstance([^/]*)/([^/]+)(?:/([^/]*))?(?:/.*)?$")
 _NAME = re.compile(r"^[A-Za-z]{1,40}$")
 # An API path inside a request line or message (it may hold the token).
 _PATH_IN_TEXT = re.compile(r"/waInstance[^\s'\"]*")
+
+
+_MESSAGE_WEBHOOKS = {
+    "incomingMessageReceived": ("incomingWebhook",),
+    "outgoingMessageReceived": ("outgoingWebhook", "outgoingMessageWebhook"),
+    "outgoingAPIMessageReceived": ("outgoingWebhook", "outgoingAPIMessageWebhook"),
+}
+# messageData's content objects as a journal entry holds them: "*" spreads the object's
+# fields into the entry (textMessage; downloadUrl, caption...), a name nests it under that.
+_JOURNAL_FIELDS = {
+    "textMessageData": "*",
+    "fileMessageData": "*",
+    "extendedTextMessageData": "extendedTextMessage",
+    "locationMessageData": "location",
+    "contactMessageData": "contact",
+}
+
+
+def journal_entry(document: dict[str, Any]) -> dict[str, Any] | None:
+    """A message webhook as GREEN-API's journals show its message (docs section 9): flat,
+    no envelope; None for any other webhook."""
+    type_webhook = document.get("typeWebhook")
+    if type_webhook not in _MESSAGE_WEBHOOKS:
+        return None
+    sender = document.get("senderData") or {}
+    data = dict(document.get("messageData") or {})
+    outgoing = type_webhook != "incomingMessageReceived"
+    entry: dict[str, Any] = {
+        "type": "outgoing" if outgoing else "incoming",
+        "idMessage": document.get("idMessage"),
+        "timestamp": document.get("timestamp"),
+        "typeMessage": data.pop("typeMessage", None),
+        "chatId": sender.get("chatId"),
+        "senderId": sender.get("sender"),
+    }
+    if outgoing:
+        entry["statusMessage"] = "pending"  # until a status webhook says more
+        entry["sendByApi"] = type_webhook == "outgoingAPIMessageReceived"
+    else:
+        entry["senderName"] = sender.get("senderName", "")
+    for key, value in data.items():
+        flat = _JOURNAL_FIELDS.get(key)
+        if flat == "*" and isinstance(value, dict):
+            entry.update(value)
+        else:
+            entry[flat or key] = value
+    return entry
 
 
 def redact_path(target: str) -> str:
@@ -155,6 +214,7 @@ class _Instance:
     last_set_settings: float | None = None
     queue: deque[_Notification] = field(default_factory=deque)
     delivered: int = 0
+    journal: dict[str, dict[str, Any]] = field(default_factory=dict)  # idMessage -> entry
 
     @property
     def wid(self) -> str:
@@ -434,12 +494,18 @@ class FakeGreenApi:
         raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
         with self._lock:
             instance = self._instance(id_instance)
+            self._note_in_journal(instance, raw)
             notification = _Notification(
                 next(self._ids), instance.id_instance, raw, time.monotonic()
             )
             instance.queue.append(notification)
             self._lock.notify_all()
             return notification.id
+
+    def journal(self, id_instance: int | None = None) -> list[dict[str, Any]]:
+        """The instance's journal entries, oldest first (copies)."""
+        with self._lock:
+            return json.loads(json.dumps(list(self._instance(id_instance).journal.values())))
 
     @property
     def deliveries(self) -> list[dict[str, Any]]:
@@ -476,8 +542,9 @@ class FakeGreenApi:
         method = _METHODS.get(raw_method.lower(), raw_method if _NAME.match(raw_method) else "?")
         id_text = match.group(1) if match else ""
         id_instance = int(id_text) if id_text.isdigit() else None
+        query = parse_qs(urlsplit(target).query)
         with self._lock:
-            answer = self._answer(command, match, method, id_instance, body)
+            answer = self._answer(command, match, method, id_instance, body, query)
             self._calls.append(ApiCall(method, id_instance, answer.status))
         return answer
 
@@ -488,6 +555,7 @@ class FakeGreenApi:
         method: str,
         id_instance: int | None,
         body: bytes,
+        query: dict[str, list[str]],
     ) -> _Answer:
         if self._down:
             return _error(503, "Service Unavailable")
@@ -511,7 +579,25 @@ class FakeGreenApi:
             return _Answer(200, {"wid": instance.wid, **instance.settings})
         if method == "getStateInstance":
             return _Answer(200, {"stateInstance": instance.state})
+        if method in ("lastIncomingMessages", "lastOutgoingMessages"):
+            return self._last_messages(instance, method, query)
         return self._set_settings(instance, body)
+
+    def _last_messages(
+        self, instance: _Instance, method: str, query: dict[str, list[str]]
+    ) -> _Answer:
+        text = (query.get("minutes") or ["1440"])[0]
+        if not text.isdigit():
+            return _error(400, "Validation failed: minutes must be a whole number")
+        since = time.time() - int(text) * 60
+        kind = "incoming" if method == "lastIncomingMessages" else "outgoing"
+        found = [
+            e
+            for e in instance.journal.values()
+            if e["type"] == kind and isinstance(e["timestamp"], int) and e["timestamp"] >= since
+        ]
+        found.sort(key=lambda e: e["timestamp"], reverse=True)
+        return _Answer(200, json.loads(json.dumps(found)))
 
     def _set_settings(self, instance: _Instance, body: bytes) -> _Answer:
         now = time.monotonic()
@@ -551,6 +637,23 @@ class FakeGreenApi:
         now = time.monotonic()
         while instance.scheduled and instance.scheduled[0][0] <= now:
             instance.settings.update(instance.scheduled.pop(0)[1])
+
+    def _note_in_journal(self, instance: _Instance, raw: bytes) -> None:
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            return
+        if not isinstance(document, dict):
+            return
+        if entry := journal_entry(document):
+            switches = _MESSAGE_WEBHOOKS[document["typeWebhook"]]
+            if any(instance.settings.get(s) == "yes" for s in switches):
+                instance.journal.setdefault(str(entry["idMessage"]), entry)
+        elif document.get("typeWebhook") == "outgoingMessageStatus":
+            noted = instance.journal.get(str(document.get("idMessage")))
+            if noted is not None and noted["type"] == "outgoing":
+                noted["statusMessage"] = document.get("status")
+                noted["timestamp"] = document.get("timestamp")  # the time of the last action
 
     def _delivered(self, id_instance: int | None) -> int:
         if id_instance is None:

@@ -9,6 +9,7 @@ it in metrics, and heal only what it safely can.
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 import pytest
@@ -19,8 +20,10 @@ from greenhook_dev.cli import main
 from greenhook_dev.lambda_runtime import cold_start
 from greenhook_dev.local_stack import LOCAL_INSTANCE, start_local_stack
 from greenhook_dev.template_resources import load_template
+from greenhook_dev.webhooks import Instance
 
 METRICS = ("InstanceNotAuthorized", "SettingsDrift", "InstanceHealed", "MonitorFailed")
+BACKFILLED = "MessagesBackfilled"  # only when a backfill ran
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +70,8 @@ class Check:
         documents = [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
         metrics = {}
         for document in documents:
-            metrics.update({name: document[name] for name in METRICS if name in document})
+            names = (*METRICS, BACKFILLED)
+            metrics.update({name: document[name] for name in names if name in document})
         return finding, {name: value[0] for name, value in metrics.items()}
 
 
@@ -216,3 +220,56 @@ def test_greenhook_instance_shows_the_last_check(running, check, capfd):
     assert main(["instance", "--json", *instance, "--stack-file", str(stack_file)]) == 0
     document = json.loads(capfd.readouterr().out)
     assert document["drift"] == {"stateWebhook": {"current": "no", "expected": "yes"}}
+
+
+def test_after_a_gap_the_monitor_backfills_what_greenhook_missed(running, check, monkeypatch):
+    monkeypatch.setenv("BACKFILL_AFTER_MINUTES", "5")
+    cold_start()
+    fake = running.green_api
+    first, metrics = check()  # the first look only starts the watch
+    assert first["backfill"] is None and BACKFILLED not in metrics
+    assert abs(first["backfilled_to"] - time.time()) < 10
+
+    # Sent while this stack processes nothing (its queue poller is off): greenhook has only
+    # the queued webhook, and the fake's journal has the message.
+    webhook = Instance(LOCAL_INSTANCE).text("MON-BF1", "79000000031@c.us", int(time.time()), "hi")
+    delivered = fake.delivered(LOCAL_INSTANCE)
+    fake.send(LOCAL_INSTANCE, webhook)
+    assert fake.wait_delivered(delivered + 1, 10, LOCAL_INSTANCE)  # to the queue, no further
+    # The last look was ten minutes ago: a gap of twice BACKFILL_AFTER_MINUTES.
+    table = boto3.resource("dynamodb").Table(running.info["table_name"])
+    table.update_item(
+        Key=keys.instance(LOCAL_INSTANCE),
+        UpdateExpression="SET #m.backfilled_to = :t",
+        ExpressionAttributeNames={"#m": "monitor"},
+        ExpressionAttributeValues={":t": first["backfilled_to"] - 600},
+    )
+    called = set()
+
+    def record(model, **_):
+        prefix = model.service_model.signing_name or model.service_model.endpoint_prefix
+        called.add(f"{prefix}:{model.name}")
+
+    events = boto3._get_default_session().events
+    events.register("before-call", record)
+    try:
+        finding, metrics = check()
+    finally:
+        events.unregister("before-call", record)
+    # The gap (ten minutes and the seconds since), and the journals' two minutes of lag.
+    assert finding["backfill"].pop("minutes") in (12, 13)
+    assert finding["backfill"] == {
+        "entries": 1,
+        "added": 1,
+        "statuses": 0,
+        "parked": 0,
+    }
+    assert metrics[BACKFILLED] == 1.0
+    assert finding["backfilled_to"] >= first["backfilled_to"]
+    stored = Storage(running.info["table_name"]).get_message(LOCAL_INSTANCE, "MON-BF1")
+    assert (stored["source"], stored["text"]) == ("journal", "hi")
+    assert called <= granted("MonitorFunction")  # the backfill's calls too
+
+    again, metrics = check()  # no gap now
+    assert again["backfill"] is None and BACKFILLED not in metrics
+    assert again["backfilled_to"] == finding["backfilled_to"]

@@ -58,7 +58,14 @@ ALLOWED_ACTIONS = {
         "firehose:PutRecordBatch",
     },
     "RegisterFunction": {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"},
-    "MonitorFunction": {"secretsmanager:GetSecretValue", "dynamodb:UpdateItem"},
+    "MonitorFunction": {
+        "secretsmanager:GetSecretValue",
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:PutItem",  # a backfilled message's activity marker; a parked entry
+        "s3:PutObject",  # backfilled content too large for an item
+    },
     "PublishFunction": {
         "dynamodb:DescribeStream",
         "dynamodb:GetRecords",

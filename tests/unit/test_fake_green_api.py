@@ -535,3 +535,79 @@ def test_stop_is_prompt_with_notifications_pending(receiver_with):
     assert time.monotonic() - started < 2
     assert fake.pending() == 1
     assert not [t for t in threading.enumerate() if t.name.startswith("fake-green-api")]
+
+
+# -- journals (docs section 9) ------------------------------------------------------------------
+def _message(type_webhook: str, id_message: str, timestamp: int, text: str) -> dict:
+    return {
+        "typeWebhook": type_webhook,
+        "instanceData": {"idInstance": ID, "wid": "79001234567@c.us", "typeInstance": "whatsapp"},
+        "timestamp": timestamp,
+        "idMessage": id_message,
+        "senderData": {
+            "chatId": "79000000001@c.us",
+            "sender": "79000000001@c.us",
+            "senderName": "Ann",
+        },
+        "messageData": {"typeMessage": "textMessage", "textMessageData": {"textMessage": text}},
+    }
+
+
+def _status(id_message: str, timestamp: int, status: str) -> dict:
+    return {
+        "typeWebhook": "outgoingMessageStatus",
+        "instanceData": {"idInstance": ID, "wid": "79001234567@c.us", "typeInstance": "whatsapp"},
+        "timestamp": timestamp,
+        "idMessage": id_message,
+        "chatId": "79000000001@c.us",
+        "status": status,
+        "sendByApi": True,
+    }
+
+
+def journal(fake: FakeGreenApi, method: str, minutes: int | str | None = None) -> list[dict]:
+    params = {} if minutes is None else {"minutes": minutes}
+    response = requests.get(url(fake, method), params=params, timeout=5)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_journals_hold_sent_messages_flat_whether_delivered_or_not(fake):
+    now = int(time.time())
+    fake.preset(ID, {"incomingWebhook": "yes", "outgoingAPIMessageWebhook": "yes"})
+    fake.send(ID, _message("incomingMessageReceived", "IN1", now - 120, "hello"))
+    fake.send(ID, _message("outgoingAPIMessageReceived", "API1", now - 60, "hi back"))
+    fake.send(ID, _status("API1", now - 50, "sent"))
+    fake.send(ID, _status("API1", now - 40, "read"))
+    fake.send(ID, _message("incomingMessageReceived", "OLD1", now - 3 * 3600, "long ago"))
+    assert fake.delivered(ID) == 0  # no webhookUrl: nothing was delivered
+
+    (incoming,) = journal(fake, "lastIncomingMessages", 60)
+    assert incoming == {
+        "type": "incoming",
+        "idMessage": "IN1",
+        "timestamp": now - 120,
+        "typeMessage": "textMessage",
+        "chatId": "79000000001@c.us",
+        "senderId": "79000000001@c.us",
+        "senderName": "Ann",
+        "textMessage": "hello",
+    }
+    assert [e["idMessage"] for e in journal(fake, "lastIncomingMessages")] == ["IN1", "OLD1"]
+    (outgoing,) = journal(fake, "LastOutgoingMessages", 60)
+    # The status and time of its last action; sent through the API.
+    assert (outgoing["statusMessage"], outgoing["timestamp"], outgoing["sendByApi"]) == (
+        "read",
+        now - 40,
+        True,
+    )
+    assert "senderName" not in outgoing
+
+
+def test_journals_skip_kinds_whose_switch_is_off_and_check_minutes(fake):
+    fake.preset(ID, {"incomingWebhook": "no"})
+    fake.send(ID, _message("incomingMessageReceived", "IN1", int(time.time()), "hello"))
+    assert journal(fake, "lastIncomingMessages") == []
+    assert fake.journal(ID) == []
+    response = requests.get(url(fake, "lastIncomingMessages"), params={"minutes": "x"}, timeout=5)
+    assert response.status_code == 400

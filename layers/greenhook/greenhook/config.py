@@ -38,6 +38,14 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _minutes(env: Mapping[str, str], name: str) -> int:
+    """A number of minutes from 0 (off) to a day (GREEN-API's journals go back that far)."""
+    raw = env.get(name, "").strip() or "0"
+    if not raw.isdigit() or int(raw) > 1440:
+        raise ConfigError(f"{name} must be a whole number of minutes from 0 to 1440, got {raw!r}")
+    return int(raw)
+
+
 def parse_cidrs(raw: str) -> tuple[IpNetwork, ...]:
     """Parse a comma-separated CIDR list; an empty list is an error (fail closed)."""
     networks = []
@@ -126,6 +134,9 @@ class MonitorConfig:
     switches: dict[str, str]  # the webhook switches the stack registers
     auto_heal: bool
     heal_every_seconds: int = 3600
+    # Backfill from GREEN-API's journals when no webhook came for this long (0: never).
+    backfill_after_minutes: int = 0
+    payload_bucket: str | None = None  # where a backfilled message too large for an item goes
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> MonitorConfig:
@@ -140,6 +151,8 @@ class MonitorConfig:
             switches=_switches(_required(env, "WEBHOOK_SWITCHES")),
             auto_heal=auto_heal == "true",
             heal_every_seconds=_positive_int(env, "HEAL_EVERY_SECONDS", 3600),
+            backfill_after_minutes=_minutes(env, "BACKFILL_AFTER_MINUTES"),
+            payload_bucket=env.get("PAYLOAD_BUCKET") or None,
         )
 
 

@@ -1,4 +1,5 @@
-"""A careful client for GREEN-API's account methods (getSettings, setSettings, getStateInstance).
+"""A careful client for GREEN-API's account methods (getSettings, setSettings, getStateInstance)
+and its journals (lastIncomingMessages, lastOutgoingMessages).
 
 One requests.Session with timeouts, retries with backoff on 429 and 5xx (honouring
 Retry-After), and errors that never carry the URL: the apiTokenInstance is part of its path.
@@ -119,12 +120,16 @@ class GreenApiClient:
                     self._sleep(pause)
             self._last_call = self._clock()
 
-    def _call(self, http_method: str, method: str, body: dict | None = None) -> Any:
+    def _call(
+        self, http_method: str, method: str, body: dict | None = None, params: dict | None = None
+    ) -> Any:
         self._wait_turn()
         c = self.credentials
         url = f"{c.api_url}/waInstance{c.id_instance}/{method}/{c.api_token}"
         try:
-            response = self.session.request(http_method, url, json=body, timeout=self.timeout)
+            response = self.session.request(
+                http_method, url, json=body, params=params, timeout=self.timeout
+            )
         except requests.RequestException as error:
             # requests' messages quote the URL, and with it the token: say only what failed.
             raise GreenApiError(
@@ -158,3 +163,17 @@ class GreenApiClient:
     def get_state_instance(self) -> str | None:
         answer = self._call("GET", "getStateInstance")
         return answer.get("stateInstance") if isinstance(answer, dict) else None
+
+    def _journal(self, method: str, minutes: int) -> list[dict]:
+        answer = self._call("GET", method, params={"minutes": int(minutes)})
+        if not isinstance(answer, list):
+            raise GreenApiError(f"{method}: expected a list, got {type(answer).__name__}")
+        return [entry for entry in answer if isinstance(entry, dict)]
+
+    def last_incoming_messages(self, minutes: int) -> list[dict]:
+        """The incoming messages of the last `minutes` (docs section 9), flat entries."""
+        return self._journal("lastIncomingMessages", minutes)
+
+    def last_outgoing_messages(self, minutes: int) -> list[dict]:
+        """The outgoing messages of the last `minutes`, each with its current status."""
+        return self._journal("lastOutgoingMessages", minutes)

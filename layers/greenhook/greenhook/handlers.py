@@ -35,25 +35,29 @@ MESSAGE_WEBHOOKS = (
 )
 
 
-def _store_content(webhook: MessageWebhook, storage: Storage) -> None:
+def message_content(webhook: MessageWebhook, source: str | None = None) -> MessageContent:
+    """What a message webhook says about its message, as storage keeps it."""
     sent = webhook.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    storage.put_message(
-        MessageContent(
-            id_instance=webhook.id_instance,
-            id_message=webhook.idMessage,
-            chat_id=webhook.chat_id,
-            timestamp=webhook.timestamp,
-            type_webhook=webhook.typeWebhook,
-            direction=webhook.direction,
-            type_message=webhook.type_message,
-            sender=webhook.sender,
-            sender_name=webhook.senderData.senderName,
-            chat_name=webhook.senderData.chatName,
-            text=webhook.text,
-            stanza_id=webhook.stanza_id,
-            message_data=sent["messageData"],
-        )
+    return MessageContent(
+        id_instance=webhook.id_instance,
+        id_message=webhook.idMessage,
+        chat_id=webhook.chat_id,
+        timestamp=webhook.timestamp,
+        type_webhook=webhook.typeWebhook,
+        direction=webhook.direction,
+        type_message=webhook.type_message,
+        sender=webhook.sender,
+        sender_name=webhook.senderData.senderName,
+        chat_name=webhook.senderData.chatName,
+        text=webhook.text,
+        stanza_id=webhook.stanza_id,
+        message_data=sent["messageData"],
+        source=source,
     )
+
+
+def _store_content(webhook: MessageWebhook, storage: Storage) -> None:
+    storage.put_message(message_content(webhook))
 
 
 def _store_edit(webhook: MessageWebhook, storage: Storage) -> None:

@@ -9,21 +9,29 @@ are registered again through the deploy hook's own code, at most once per `heal_
 (every setSettings reboots the instance) and never while the instance is not authorized
 (GREEN-API refuses settings then, and a QR scan is what it needs). Nothing here logs or
 stores a token: drift shows a token's length only (greenhook.register.mask).
+
+After a gap (no webhook, and no backfill, for `backfill_after` seconds) a check of an
+authorized instance also backfills from GREEN-API's journals (greenhook.backfill) the window
+since the newest webhook or backfill: what GREEN-API gave up delivering meanwhile is stored.
+A quiet instance costs two journal requests per gap length; the first check only starts the
+watch (`backfilled_to`), so a new stack does not import a day of history.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from greenhook.backfill import JOURNAL_LAG_MINUTES, MAX_MINUTES, Backfill
 from greenhook.config import MonitorConfig, monitor_config
 from greenhook.greenapi import Credentials, GreenApiClient, GreenApiError
 from greenhook.observability import MetricUnit, logger, metrics
 from greenhook.register import NotApplied, Registration, mask, register
-from greenhook.storage import SecretDocuments, Storage
+from greenhook.storage import Payloads, SecretDocuments, Storage
 from greenhook.tokens import tokens_from_secret
 
 AUTHORIZED = "authorized"
@@ -60,6 +68,8 @@ class Finding:
     drift: dict = field(default_factory=dict)
     heal: str | None = None  # what auto-heal did, when there was drift
     error: str | None = None  # GREEN-API could not be asked (no token in it)
+    backfill: dict | None = None  # what a backfill after a gap found (Outcome.counts)
+    backfilled_to: int | None = None  # journals read up to here (unix seconds)
 
     @property
     def authorized(self) -> bool:
@@ -77,6 +87,8 @@ class Finding:
             "drift": self.drift,
             "heal": self.heal,
             "error": self.error,
+            "backfill": self.backfill,
+            "backfilled_to": self.backfilled_to,
         }
 
 
@@ -89,22 +101,51 @@ class Monitor:
     auto_heal: bool = False
     heal_every: int = 3600
     heal_wait_seconds: float = 120.0  # how long a heal waits for getSettings to show it
+    backfill_after: int = 0  # seconds without webhook or backfill before one (0: never)
     clock: Callable[[], float] = time.time
 
     def check(self) -> Finding:
-        """Look once, record what was found, heal if allowed; the finding."""
+        """Look once, record what was found, heal if allowed, backfill after a gap."""
         id_instance = self.client.credentials.id_instance
         now = int(self.clock())
+        previous = self.storage.get_instance(id_instance) if self.backfill_after else None
+        backfilled_to = ((previous or {}).get("monitor") or {}).get("backfilled_to")
         try:
             state = self.client.get_state_instance()
             current = self.client.get_settings()
         except GreenApiError as error:
-            finding = Finding(id_instance, now, None, error=str(error))
+            finding = Finding(id_instance, now, None, error=str(error), backfilled_to=backfilled_to)
         else:
             found = drift(current, self.registration, self.accepted_tokens)
-            finding = Finding(id_instance, now, state, found, self._heal(found, state, now))
+            heal = self._heal(found, state, now)
+            backfill, backfilled_to = self._backfill(state, current, now, previous)
+            finding = Finding(id_instance, now, state, found, heal, None, backfill, backfilled_to)
         self.storage.put_monitor(id_instance, now, finding.as_item())
         return finding
+
+    def _backfill(
+        self, state: str | None, current: dict, now: int, previous: dict | None
+    ) -> tuple[dict | None, int | None]:
+        """(what a backfill found, or None if none ran; where the journals were read to)."""
+        if not self.backfill_after:
+            return None, None
+        backfilled_to = ((previous or {}).get("monitor") or {}).get("backfilled_to")
+        if state != AUTHORIZED:
+            return None, backfilled_to  # after the QR scan: the gap is still there to fill
+        marks = [(previous or {}).get("last_webhook_at"), backfilled_to]
+        known = [mark for mark in marks if isinstance(mark, int)]
+        if not known:
+            return None, now  # the first look: watch from here on
+        since = max(known)
+        if now - since < self.backfill_after:
+            return None, backfilled_to
+        minutes = min(MAX_MINUTES, math.ceil((now - since) / 60) + JOURNAL_LAG_MINUTES)
+        wid = str(current.get("wid") or "")
+        try:
+            outcome = Backfill(self.client, self.storage, wid).run(minutes)
+        except GreenApiError as error:
+            return {"minutes": minutes, "error": str(error)}, backfilled_to  # the next check
+        return outcome.counts(), now
 
     def _heal(self, found: dict, state: str | None, now: int) -> str | None:
         if not found:
@@ -133,15 +174,17 @@ def from_config(config: MonitorConfig, secrets: SecretDocuments | None = None) -
     secrets = secrets or SecretDocuments()
     credentials = Credentials.from_document(secrets.read(config.credentials_secret_arn))
     tokens = tokens_from_secret(secrets.read_text(config.token_secret_arn))
+    payloads = Payloads(config.payload_bucket) if config.payload_bucket else None
     return Monitor(
         # GREEN-API allows one request a second; the next check is minutes away, so two
         # retries of a failed request are enough.
         client=GreenApiClient(credentials, min_interval=1.0, retries=2),
         registration=Registration(config.webhook_url, tokens[0], dict(config.switches)),
         accepted_tokens=tokens,
-        storage=Storage(config.table_name),
+        storage=Storage(config.table_name, payloads=payloads),
         auto_heal=config.auto_heal,
         heal_every=config.heal_every_seconds,
+        backfill_after=config.backfill_after_minutes * 60,
     )
 
 
@@ -153,6 +196,9 @@ def report(finding: Finding) -> None:
         metrics.add_metric("InstanceNotAuthorized", MetricUnit.Count, int(not finding.authorized))
         metrics.add_metric("SettingsDrift", MetricUnit.Count, len(finding.drift))
         metrics.add_metric("InstanceHealed", MetricUnit.Count, int(finding.healed))
+    if finding.backfill is not None:
+        added = finding.backfill.get("added", 0)
+        metrics.add_metric("MessagesBackfilled", MetricUnit.Count, added)
     level = "info" if finding.authorized and not finding.drift else "warning"
     getattr(logger, level)(
         "instance checked",
@@ -162,6 +208,7 @@ def report(finding: Finding) -> None:
             "drift": sorted(finding.drift),
             "heal": finding.heal,
             "error": finding.error,
+            "backfill": finding.backfill,
         },
     )
 

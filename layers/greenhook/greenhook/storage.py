@@ -3,7 +3,8 @@
 Keys are built in `greenhook.keys` (the README's key-design table mirrors it). Every write is
 convergent: a repeated or out-of-order delivery leaves the state of one in-order delivery.
 Three techniques do it, each chosen per attribute:
-  * first write wins (`attribute_not_exists`) for things that never change (a parked body);
+  * first write wins (`attribute_not_exists`) for things that never change (a parked body,
+    a message's content backfilled from GREEN-API's journal);
   * newest wins, a conditional SET on a `<timestamp>#<tie-break>` version (instance state,
     a chat's last activity, a poll's votes);
   * events go into a string set with ADD (statuses, edits, reactions, deletions, call
@@ -34,6 +35,7 @@ INLINE_MESSAGE_DATA_LIMIT = 4 * 1024
 CONTENT_ITEM_LIMIT = 350 * 1024  # DynamoDB's item limit is 400 KB
 TEXT_PREVIEW_LIMIT = 1000
 KNOWN_LIMIT = 100_000  # entries Storage keeps about what it wrote (a few MB at most)
+JOURNAL = "journal"  # a message's `source` when it came from GREEN-API's journal (backfill)
 
 
 def _is_condition_failure(error: ClientError) -> bool:
@@ -62,6 +64,17 @@ def _size(text: str) -> int:
 
 def _compact_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _first_content_wins(source: str | None) -> dict:
+    """The condition of a CONTENT item's put, as put_message's on the message item."""
+    if source == JOURNAL:
+        return {"ConditionExpression": "attribute_not_exists(PK)"}
+    return {
+        "ConditionExpression": "attribute_not_exists(#s) OR #s <> :journal",
+        "ExpressionAttributeNames": {"#s": "source"},
+        "ExpressionAttributeValues": {":journal": JOURNAL},
+    }
 
 
 def _event(timestamp: int | None, *fields: Any) -> str:
@@ -137,6 +150,7 @@ class MessageContent:
     chat_name: str | None = None
     text: str | None = None
     stanza_id: str | None = None
+    source: str | None = None  # JOURNAL when backfilled from GREEN-API's journal
 
 
 class Storage:
@@ -169,9 +183,11 @@ class Storage:
         set_if_absent: dict | None = None,
         add: dict | None = None,
         condition: tuple[str, str, Any] | None = None,
+        absent: str | None = None,
     ) -> bool:
-        """One UpdateItem; `condition` is (attribute, "<" or ">", value): apply only if the
-        stored attribute is absent or compares so with value. False if the condition failed."""
+        """One UpdateItem; `condition` is (attribute, operator, value): apply only if the
+        stored attribute is absent or compares so with value; `absent`: apply only if the
+        attribute is absent. False if the condition failed."""
         # Whatever a webhook holds is made storable here, where every update passes.
         (key, set_, set_if_absent, add, condition), repairs = storable_item(
             (key, set_, set_if_absent, add, condition)
@@ -210,13 +226,15 @@ class Storage:
             attribute, operator, limit = condition
             n, v = name(attribute), value(limit)
             request["ConditionExpression"] = f"attribute_not_exists({n}) OR {n} {operator} {v}"
+        elif absent:
+            request["ConditionExpression"] = f"attribute_not_exists({name(absent)})"
         request["ExpressionAttributeNames"] = names
         if values:
             request["ExpressionAttributeValues"] = values
         try:
             self.table.update_item(**request)
         except ClientError as error:
-            if condition and _is_condition_failure(error):
+            if (condition or absent) and _is_condition_failure(error):
                 return False
             raise
         return True
@@ -348,7 +366,7 @@ class Storage:
             return {"message_data": slim_json}
         full_json = _compact_json(content.message_data)
         key = keys.message(content.id_instance, content.id_message)
-        item: dict[str, Any] = {"PK": key["PK"], "SK": keys.CONTENT_SK}
+        item: dict[str, Any] = {"PK": key["PK"], "SK": keys.CONTENT_SK, "source": content.source}
         if _size(full_json) <= CONTENT_ITEM_LIMIT:
             item["message_data"] = full_json
         else:
@@ -357,12 +375,22 @@ class Storage:
             item["message_data_s3_key"] = self.payloads.put_message_data(
                 content.id_instance, content.id_message, repaired(full_json).encode()
             )
-        self._put(item)  # same content on every delivery: idempotent
+        item = {k: v for k, v in item.items() if v is not None}
+        try:  # same content on every delivery: idempotent; the first source rule as below
+            self._put(item, **_first_content_wins(content.source))
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise
         inline = slim_json if _size(slim_json) <= INLINE_MESSAGE_DATA_LIMIT else None
         return {"message_data": inline, "content_item": True, "thumbnail_bytes": thumbnail_bytes}
 
-    def put_message(self, content: MessageContent) -> None:
-        """A message's content, in its chat's timeline, and the chat's activity minute."""
+    def put_message(self, content: MessageContent) -> bool:
+        """A message's content, in its chat's timeline, and the chat's activity minute.
+
+        Content from GREEN-API's journal (`source` JOURNAL, greenhook.backfill) is written
+        only where none is stored, and a webhook never replaces it: the message's events went
+        out with the first content, so a later copy of it must change nothing. A webhook's
+        content is rewritten by the same webhook again (idempotent). False if not written."""
         text = content.text
         preview = text[:TEXT_PREVIEW_LIMIT] if text is not None else None
         attributes = {
@@ -379,14 +407,21 @@ class Storage:
             "text": preview,
             "text_truncated": True if text is not None and len(text) > len(preview or "") else None,
             "stanza_id": content.stanza_id,
+            "source": content.source,
             "GSI2PK": keys.chat_timeline(content.id_instance, content.chat_id),
             "GSI2SK": keys.timed_key(content.timestamp, content.id_message),
             **self._place_content(content),
         }
-        self._update(keys.message(content.id_instance, content.id_message), set_=attributes)
-        # The chat's last message is its timeline's newest (list_chats reads it): no write of
-        # the chat item per message, only its activity marker once a minute.
-        self._mark_activity(content.id_instance, content.chat_id, content.timestamp)
+        key = keys.message(content.id_instance, content.id_message)
+        if content.source == JOURNAL:
+            written = self._update(key, set_=attributes, absent="type_message")
+        else:
+            written = self._update(key, set_=attributes, condition=("source", "<>", JOURNAL))
+        if written:
+            # The chat's last message is its timeline's newest (list_chats reads it): no write
+            # of the chat item per message, only its activity marker once a minute.
+            self._mark_activity(content.id_instance, content.chat_id, content.timestamp)
+        return written
 
     def _mark_activity(self, id_instance: int, chat_id: str, timestamp: int) -> None:
         """The chat's activity marker for this minute, once (list_chats reads them)."""
@@ -491,6 +526,11 @@ class Storage:
             else:
                 view["message_data_s3_key"] = content["message_data_s3_key"]
         return view
+
+    def message_items(self, id_instance: int, ids: list[str]) -> dict[str, dict]:
+        """The stored message items of these idMessages (absent ones left out), by id."""
+        items = self._get_many([keys.message(id_instance, i) for i in ids])
+        return {i["id_message"]: i for i in items if "id_message" in i}
 
     def _newest_in_gsi2(self, partition: str, limit: int) -> list[dict]:
         """Keys of a GSI2 partition's newest `limit` entries (the index holds keys only)."""

@@ -79,6 +79,7 @@ def message_view(item: dict, brief: bool = False) -> dict:
         "type_webhook": item.get("type_webhook"),
         "chat_name": item.get("chat_name"),
         "stored": item.get("type_message") is not None,  # False: only statuses/edits so far
+        "source": item.get("source") or "webhook",  # "journal": backfilled (greenhook.backfill)
         "original_text": item.get("text"),
         "text_truncated": bool(item.get("text_truncated")),  # the full text: message_data
         "status_times": status_times,
