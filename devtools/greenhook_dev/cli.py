@@ -942,14 +942,22 @@ def _operations(args: argparse.Namespace) -> Any:
             target = Target.from_deployed_stack(session.client("cloudformation"), args.stack)
         except ValueError as error:
             raise CommandError(str(error)) from None
-        return Operations(target, session.client("secretsmanager"))
+        return Operations(target, session.client("secretsmanager"), session.client("stepfunctions"))
     info = load_stack_info(args.stack_file)
     if "registration" not in info:
         raise CommandError("the local stack has no GREEN-API registration")
     session = _session(info["region"], local=True)
-    secrets_client = session.client("secretsmanager", endpoint_url=info["aws_endpoint_url"])
-    target = Target(info["registration"], float(info.get("token_cache_seconds", 300)))
-    return Operations(target, secrets_client)
+    endpoint = info["aws_endpoint_url"]
+    target = Target(
+        info["registration"],
+        float(info.get("token_cache_seconds", 300)),
+        token_rotation_arn=info.get("token_rotation_arn"),
+    )
+    return Operations(
+        target,
+        session.client("secretsmanager", endpoint_url=endpoint),
+        session.client("stepfunctions", endpoint_url=endpoint),
+    )
 
 
 def _with_json(parser: argparse.ArgumentParser) -> None:
@@ -1008,37 +1016,88 @@ def _rotate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--propagation-wait",
         type=float,
-        help="seconds for ingest's token cache to expire (default: the stack's cache age)",
+        help="seconds for ingest's token cache to expire (default: the stack's cache age + margin)",
     )
     parser.add_argument(
-        "--grace", type=float, default=120, help="seconds both tokens stay valid (default 120)"
+        "--grace", type=float, help="seconds both tokens stay valid after GREEN-API has the new"
+    )
+    parser.add_argument(
+        "--wait", action="store_true", help="follow the execution until it ends, with progress"
     )
     _with_json(parser)
 
 
-@command("rotate-token", "replace the webhook token; no webhook is rejected", _rotate_arguments)
+def _execution_link(arn: str) -> str:
+    region = arn.split(":")[3]
+    return (
+        f"https://{region}.console.aws.amazon.com/states/home?region={region}"
+        f"#/v2/executions/details/{arn}"
+    )
+
+
+@command(
+    "rotate-token",
+    "replace the webhook token (the TokenRotation state machine); no webhook is rejected",
+    _rotate_arguments,
+)
 @_green_api_errors
 def rotate_token_command(args: argparse.Namespace) -> int:
     from greenhook_dev.progress import Progress
 
     operations = _operations(args)
-    progress = Progress(every=15.0)  # the waits are minutes long: a line each 15 s
     try:
-        new = operations.rotate_token(
-            propagation_seconds=args.propagation_wait,
+        arn = operations.start_rotation(
+            cache_seconds=args.propagation_wait,
             grace_seconds=args.grace,
-            progress=progress.step,
-            sleep=progress.sleep,
+            # locally GREEN-API (the fake) applies settings within a second or two
+            confirm_every_seconds=None if args.stack else 2,
+        )
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    where = _execution_link(arn) if args.stack else arn
+    if not args.wait:
+        _print_json_or(
+            args,
+            {"executionArn": arn, "status": "RUNNING"},
+            f"rotation started: {where}\n(`--wait` follows it; both tokens are accepted until "
+            "its last step)",
+        )
+        return 0
+    progress = Progress(every=15.0)  # the waits are minutes long on AWS: a line each 15 s
+    shown: list[str] = []
+
+    def show(step: str, seconds: float) -> None:
+        if shown[-1:] != [step]:  # a line per step, always
+            shown.append(step)
+            progress.done(f"rotation: {step}")
+        progress.show(f"rotation: {step} ({seconds:.0f} s so far)")
+
+    try:
+        execution = operations.follow_rotation(
+            arn, interval=2.0 if args.stack else 0.5, progress=show
         )
     finally:
         progress.finish()
-    if not args.stack:  # the local stack's file tells `greenhook send` the header to use
+    status = execution["status"]
+    document = {"executionArn": arn, "status": status, "failure": execution.get("failure")}
+    if status == "SUCCEEDED" and not args.stack:
+        # the local stack's file tells `greenhook send` the header to use
         path = _stack_file_path(args.stack_file)
         info = json.loads(path.read_text())
-        info["authorization"] = f"Bearer {new}"
+        info["authorization"] = f"Bearer {operations.tokens()[0]}"
         path.write_text(json.dumps(info, indent=2) + "\n")
-    _print_json_or(args, {"rotated": True}, "token rotated")
-    return 0
+    if status == "SUCCEEDED":
+        _print_json_or(args, document, "token rotated")
+        return 0
+    failure = execution.get("failure") or {}
+    text = (
+        f"rotation {status.lower()}"
+        + (f" at {failure['state']}" if failure.get("state") else "")
+        + (f": {failure['error']}: {failure['message']}" if failure.get("error") else "")
+        + f"\nboth tokens are still accepted; see {where}"
+    )
+    _print_json_or(args, document, text)
+    return 1
 
 
 @command("unregister", "restore the webhook URL GREEN-API had before (or clear it)", _with_json)

@@ -37,6 +37,7 @@ could be a token ("/waInstance1101000001/getSettings/***"), and `calls` records 
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hmac
 import itertools
@@ -618,7 +619,8 @@ class FakeGreenApi:
             changes = validate_settings(body)
         except InvalidSettings as error:
             return _error(400, str(error))
-        instance.scheduled.append((now + self.apply_delay, changes))
+        # In order of when each applies: `apply_delay` may change between two calls.
+        bisect.insort(instance.scheduled, (now + self.apply_delay, changes), key=lambda e: e[0])
         self._apply_due(instance)
         self._lock.notify_all()
         return _Answer(200, {"saveSettings": True})

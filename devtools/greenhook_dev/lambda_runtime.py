@@ -139,6 +139,7 @@ def cold_start() -> None:
     config.process_config.cache_clear()
     config.publish_config.cache_clear()
     config.monitor_config.cache_clear()
+    config.rotation_config.cache_clear()
     publish._publisher.cache_clear()
     ingest._client.cache_clear()
     ingest._secrets.cache_clear()

@@ -40,7 +40,7 @@ import boto3
 import requests
 from moto.server import ThreadedMotoServer
 
-from greenhook_dev import moto_inprocess
+from greenhook_dev import moto_inprocess, moto_states
 from greenhook_dev.cfn_response import ResponseReceiver, custom_resource_event, resource_properties
 from greenhook_dev.event_sink import EVENTS_FILE_NAME, EventSink
 from greenhook_dev.fake_green_api import FakeGreenApi
@@ -69,6 +69,7 @@ PROCESS = "ProcessFunction"
 PUBLISH = "PublishFunction"
 REGISTER = "RegisterFunction"
 MONITOR = "MonitorFunction"
+ROTATE = "RotateFunction"
 REGISTRATION = "GreenApiRegistration"
 LOCAL_INSTANCE = 1101000001
 # Locally the token cache is short so that `greenhook rotate-token` is quick to watch
@@ -389,7 +390,7 @@ def start_local_stack(
             properties = registration_properties(stack, webhook_url)
             run_deploy_hook(stack, properties)  # after the front is up, as on AWS
             # The monitor checks what the deploy hook registered: the local front's URL.
-            environment.set(merged_function_environment(stack, [MONITOR]))
+            environment.set(merged_function_environment(stack, [MONITOR, ROTATE]))
             environment.set({"WEBHOOK_URL": properties["WebhookUrl"]})
             monitor = LocalFunction.from_template(stack, MONITOR)
             functions[MONITOR] = monitor
@@ -399,9 +400,16 @@ def start_local_stack(
             if start_poller:
                 schedules.start()
             stoppers.append(schedules.stop)
+            # The token rotation's state machine runs on moto's engine; its tasks here.
+            rotate = LocalFunction.from_template(stack, ROTATE)
+            functions[ROTATE] = rotate
+            rotate_arn = function_arn(REGION, rotate.name)
+            moto_states.register(rotate_arn, rotate)
+            stoppers.append(lambda: moto_states.unregister(rotate_arn))
             registration = {
                 "registration": properties,
                 "green_api": {"url": fake.url, "id_instance": LOCAL_INSTANCE},
+                "token_rotation_arn": stack.refs["TokenRotation"],
             }
 
         info: dict[str, Any] = {
@@ -486,7 +494,7 @@ def banner(running: RunningStack, seconds: float) -> str:
             f"  send a sample:   {cli} send events/webhooks/stateInstanceChanged.json",
             f"  see the archive: {cli} archive",
             f"  the events:      {cli} events --follow",
-            f"  GREEN-API side:  {cli} settings | {cli} rotate-token --grace 2",
+            f"  GREEN-API side:  {cli} settings | {cli} rotate-token --wait --grace 2",
             "  stop:            Ctrl-C",
         ]
     )

@@ -2,13 +2,16 @@
 
 A `Target` is what the GreenApiRegistration custom resource gets as properties (webhook URL,
 secret ARNs, webhook switches), read from the local stack's stack.json or from a deployed
-stack's outputs and parameters. The operations call the same greenhook.register code.
+stack's outputs and parameters. The operations call the same greenhook.register code;
+a rotation is an execution of the stack's TokenRotation state machine (greenhook.rotation),
+on AWS or on the local stack's moto, started and followed here.
 """
 
 from __future__ import annotations
 
-import secrets
-import string
+import contextlib
+import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,11 +27,12 @@ from greenhook.register import (
     register,
     unregister,
 )
+from greenhook.rotation import default_input
 from greenhook.storage import SecretDocuments
 from greenhook.tokens import tokens_from_secret
 from greenhook_dev.template_resources import load_template
 
-TOKEN_ALPHABET = string.ascii_letters + string.digits
+FAILED_STATE = "RotationFailed"  # the state machine's Catch-all (template.yaml)
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class Target:
 
     properties: dict[str, Any]
     token_cache_seconds: float = 300
+    token_rotation_arn: str | None = None  # the TokenRotation state machine
 
     @property
     def webhook_url(self) -> str:
@@ -61,16 +66,20 @@ class Target:
                 "CredentialsSecretArn": outputs["GreenApiCredentialsSecretArn"],
                 "StateSecretArn": outputs["RegistrationStateSecretArn"],
                 "Settings": {name: parameters[ref["Ref"]] for name, ref in switches.items()},
-            }
+            },
+            token_rotation_arn=outputs.get("TokenRotationStateMachineArn"),
         )
 
 
 class Operations:
     """What the commands do, given a target and a Secrets Manager client."""
 
-    def __init__(self, target: Target, secrets_client: Any = None) -> None:
+    def __init__(
+        self, target: Target, secrets_client: Any = None, stepfunctions_client: Any = None
+    ) -> None:
         self.target = target
         self.secrets = SecretDocuments(secrets_client)
+        self.stepfunctions = stepfunctions_client
 
     def client(self) -> GreenApiClient:
         credentials = self.secrets.read(self.target.properties["CredentialsSecretArn"])
@@ -119,40 +128,83 @@ class Operations:
         previous = state.get(str(client.credentials.id_instance))
         return unregister(client, self.target.webhook_url, previous)
 
-    def rotate_token(
+    def start_rotation(
         self,
         *,
-        propagation_seconds: float | None = None,
-        grace_seconds: float = 120,
-        wait_seconds: float = 600,
-        sleep: Callable[[float], None] = time.sleep,
-        progress: Callable[[str], None] = lambda _: None,
+        cache_seconds: float | None = None,
+        grace_seconds: float | None = None,
+        confirm_every_seconds: float | None = None,
+        confirm_attempts: int | None = None,
     ) -> str:
-        """Replace the webhook token without a moment where a webhook would be rejected.
-
-        1. the secret holds the new token and keeps the old one (ingest accepts both);
-        2. wait until every ingest instance's token cache has expired, so all know the new;
-        3. SetSettings with the new token and wait until GetSettings shows it;
-        4. wait a grace period for deliveries already under way with the old token;
-        5. retire the old token. Returns the new token.
-        A failure before 5 leaves both tokens accepted: run the command again.
-        """
-        secret_arn = self.target.properties["TokenSecretArn"]
-        old = self.tokens()[0]
-        new = "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(48))
-        self.secrets.write(secret_arn, {"token": new, "previous_token": old})
-        progress("new token stored; the old one is still accepted")
-        wait = (
-            self.target.token_cache_seconds if propagation_seconds is None else propagation_seconds
+        """Start an execution of the TokenRotation state machine; its ARN. The waits default
+        to the stack's token cache age (plus a margin) and greenhook.rotation's defaults."""
+        if not self.target.token_rotation_arn:
+            raise ValueError(
+                "this stack has no TokenRotation state machine: deploy the current template"
+            )
+        document = default_input(int(self.target.token_cache_seconds))
+        for key, value in (
+            ("cache_seconds", cache_seconds),
+            ("grace_seconds", grace_seconds),
+            ("confirm_every_seconds", confirm_every_seconds),
+        ):
+            if value is not None:
+                document[key] = max(1, math.ceil(value))  # Wait states take whole seconds
+        if confirm_attempts is not None:
+            document["confirm_attempts"] = confirm_attempts
+        started = self.stepfunctions.start_execution(
+            stateMachineArn=self.target.token_rotation_arn, input=json.dumps(document)
         )
-        sleep(wait)
-        progress(f"waited {wait:g} s for ingest's token cache; registering the new token")
-        self.register(wait_seconds, progress=progress)
-        progress(f"GREEN-API sends the new token; grace period {grace_seconds:g} s")
-        sleep(grace_seconds)
-        self.secrets.write(secret_arn, {"token": new})
-        progress("old token retired")
-        return new
+        return started["executionArn"]
+
+    def states_entered(self, execution_arn: str) -> list[tuple[str, dict]]:
+        """The states the execution entered, newest first, with each one's input."""
+        events = self.stepfunctions.get_execution_history(
+            executionArn=execution_arn, reverseOrder=True, maxResults=50
+        )["events"]
+        events.sort(key=lambda e: e["id"], reverse=True)  # moto ignores reverseOrder
+        return [
+            (details.get("name"), json.loads(details.get("input") or "{}"))
+            for event in events
+            if (details := event.get("stateEnteredEventDetails"))
+        ]
+
+    def follow_rotation(
+        self,
+        execution_arn: str,
+        *,
+        interval: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+        progress: Callable[[str, float], None] = lambda step, seconds: None,
+    ) -> dict:
+        """Poll the execution until it ends, telling `progress` the state it is in and the
+        seconds so far; describe_execution's answer, with `failure` (the failed step, its
+        error and message) when it failed."""
+        started = time.monotonic()
+        while True:
+            execution = self.stepfunctions.describe_execution(executionArn=execution_arn)
+            if execution["status"] != "RUNNING":
+                break
+            entered = self.states_entered(execution_arn)
+            progress(entered[0][0] if entered else "starting", time.monotonic() - started)
+            sleep(interval)
+        if execution["status"] == "FAILED":
+            execution["failure"] = self.rotation_failure(execution_arn)
+        return execution
+
+    def rotation_failure(self, execution_arn: str) -> dict:
+        """Which step failed and why, from the Catch's `error` on RotationFailed's input."""
+        entered = self.states_entered(execution_arn)
+        names = [name for name, _ in entered]
+        if FAILED_STATE not in names:
+            return {"state": names[0] if names else None, "error": None, "message": ""}
+        at = names.index(FAILED_STATE)
+        error = entered[at][1].get("error") or {}
+        message = error.get("Cause") or ""
+        with contextlib.suppress(ValueError, AttributeError):  # a Lambda error's JSON document
+            message = json.loads(message).get("errorMessage", message)
+        step = names[at + 1] if at + 1 < len(names) else None
+        return {"state": step, "error": error.get("Error"), "message": message}
 
 
-__all__ = ["Operations", "Target", "mask"]
+__all__ = ["FAILED_STATE", "Operations", "Target", "mask"]

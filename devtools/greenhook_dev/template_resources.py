@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from greenhook_dev import moto_atomic, moto_firehose, moto_move_task
+from greenhook_dev import moto_atomic, moto_firehose, moto_move_task, moto_states
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
@@ -137,6 +137,8 @@ class LocalStack:
             return pseudo[name]
         if name in self.parameters:
             return self.parameters[name]
+        if name not in self.refs and self._is_function(name):
+            return f"{self.stack_name}-{name}"  # a function's Ref is its name (LocalFunction's)
         return self.refs[name]
 
     def _sub(self, arg: Any) -> str:
@@ -179,6 +181,8 @@ def _parameter_values(template: dict, overrides: dict[str, Any] | None) -> dict[
         value = (overrides or {}).get(name, spec.get("Default", ""))
         if spec.get("Type") == "CommaDelimitedList" and isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
+        elif not isinstance(value, list):
+            value = str(value)  # as CloudFormation: a Ref to a parameter is a string
         values[name] = value
     return values
 
@@ -321,7 +325,26 @@ def _create_schedule(stack: LocalStack, logical_id: str, props: dict, session) -
     stack.attributes[logical_id] = {"Arn": response["ScheduleArn"]}
 
 
+def _create_state_machine(stack: LocalStack, logical_id: str, props: dict, session) -> None:
+    """A Step Functions state machine in moto, whose own ASL engine runs its executions
+    (greenhook_dev.moto_states; the local stack routes its Lambda tasks in-process)."""
+    moto_states.install()
+    definition = json.dumps(props["Definition"])
+    for name, value in props.get("DefinitionSubstitutions", {}).items():
+        definition = definition.replace("${" + name + "}", str(value))
+    name = _name(stack, logical_id)[:80]
+    response = session.client("stepfunctions").create_state_machine(
+        name=name,
+        definition=definition,
+        roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{name}",  # moto does not check roles
+        type=props.get("Type", "STANDARD"),
+    )
+    stack.refs[logical_id] = response["stateMachineArn"]
+    stack.attributes[logical_id] = {"Arn": response["stateMachineArn"], "Name": name}
+
+
 _CREATORS = {
+    "AWS::Serverless::StateMachine": _create_state_machine,
     "AWS::Scheduler::Schedule": _create_schedule,
     "AWS::Logs::LogGroup": _create_log_group,
     "AWS::KinesisFirehose::DeliveryStream": _create_delivery_stream,

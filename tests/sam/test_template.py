@@ -66,6 +66,7 @@ ALLOWED_ACTIONS = {
         "dynamodb:PutItem",  # a backfilled message's activity marker; a parked entry
         "s3:PutObject",  # backfilled content too large for an item
     },
+    "RotateFunction": {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"},
     "PublishFunction": {
         "dynamodb:DescribeStream",
         "dynamodb:GetRecords",
@@ -286,6 +287,7 @@ def test_every_artifact_builds_with_its_makefile_target(resources: dict) -> None
         "PublishFunction",
         "RegisterFunction",
         "MonitorFunction",
+        "RotateFunction",
     }
     for name, code_uri in built.items():
         assert resources[name]["Metadata"]["BuildMethod"] == "makefile", name
@@ -722,3 +724,102 @@ def test_the_dashboard_and_alarms_read_metrics_the_code_emits(template: dict) ->
         "InstanceNotAuthorized",
         "SettingsDrift",
     }
+
+
+# -- token rotation: a Step Functions state machine ------------------------------------------
+ROTATION_TASKS = ("StoreNewToken", "Register", "Confirm", "RetireOldToken")
+
+
+def test_every_rotation_step_is_the_rotate_function_and_a_failure_ends_in_rotation_failed(
+    resources: dict,
+) -> None:
+    machine = resources["TokenRotation"]
+    assert machine["Type"] == "AWS::Serverless::StateMachine"
+    assert machine["Condition"] == resources["RotateFunction"]["Condition"]
+    properties = machine["Properties"]
+    assert properties["Type"] == "STANDARD"  # Wait states are free there, and may be long
+    assert properties["DefinitionSubstitutions"] == {
+        "RotateFunctionArn": {"Fn::GetAtt": ["RotateFunction", "Arn"]}
+    }
+    states = properties["Definition"]["States"]
+    tasks = {name: state for name, state in states.items() if state["Type"] == "Task"}
+    assert set(tasks) == set(ROTATION_TASKS)
+    for name, task in tasks.items():
+        assert task["Parameters"]["FunctionName"] == "${RotateFunctionArn}", name
+        assert task["Catch"] == [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RotationFailed"}
+        ], name
+        # Retried only where Lambda itself failed: a step's own error is final.
+        (retry,) = task["Retry"]
+        assert all(e.startswith("Lambda.") for e in retry["ErrorEquals"]), name
+    assert states["RotationFailed"]["Type"] == "Fail"
+    # The order of the steps, the old token retired last.
+    order, name = [], properties["Definition"]["StartAt"]
+    while name in states and states[name]["Type"] not in ("Succeed", "Fail"):
+        order.append(name)
+        state = states[name]
+        name = state.get("Next") or next(
+            c["Next"] for c in state["Choices"] if c.get("BooleanEquals") is True
+        )
+    assert order == [
+        "StoreNewToken",
+        "WaitForTokenCaches",
+        "Register",
+        "Confirm",
+        "Confirmed",
+        "GracePeriod",
+        "RetireOldToken",
+    ]
+    assert states["Confirmed"]["Default"] == "WaitBeforeConfirming"
+    assert states["WaitBeforeConfirming"]["Next"] == "Confirm"
+    for wait in ("WaitForTokenCaches", "WaitBeforeConfirming", "GracePeriod"):
+        assert states[wait]["Type"] == "Wait" and "SecondsPath" in states[wait], wait
+
+
+def test_no_rotation_state_carries_a_token(resources: dict) -> None:
+    """The history shows every state's data: steps pass `token_id`, never a token."""
+
+    def paths(value: object) -> set[str]:  # every "name.$" field: data taken from a state
+        if isinstance(value, dict):
+            found = {k.removesuffix(".$") for k in value if k.endswith(".$")}
+            return found.union(*(paths(v) for v in value.values()))
+        if isinstance(value, list):
+            return set().union(*(paths(v) for v in value))
+        return set()
+
+    passed = paths(resources["TokenRotation"]["Properties"]["Definition"])
+    assert "token_id" in passed
+    assert {name for name in passed if "token" in name.lower()} == {"token_id"}
+
+
+def test_the_rotation_schedule_sends_the_waits_the_code_would(template: dict) -> None:
+    from greenhook.rotation import default_input
+
+    resources = template["Resources"]
+    schedule = resources["TokenRotationSchedule"]
+    assert schedule["Condition"] == "RotateTokenOnSchedule"
+    assert schedule["DependsOn"] == "GreenApiRegistration"
+    target = schedule["Properties"]["Target"]
+    assert target["Arn"] == {"Ref": "TokenRotation"}
+    cache = int(
+        resources["IngestFunction"]["Properties"]["Environment"]["Variables"]["TOKEN_CACHE_SECONDS"]
+    )
+    assert json.loads(target["Input"]) == default_input(cache)
+    expression = schedule["Properties"]["ScheduleExpression"]
+    assert _local(template, TokenRotationDays="30").resolve(expression) == "rate(30 days)"
+    assert _local(template, TokenRotationDays="1").resolve(expression) == "rate(1 day)"
+    assert not _local(template).condition("RotateTokenOnSchedule")  # off by default
+    role = resources["TokenRotationScheduleRole"]["Properties"]
+    (policy,) = role["Policies"]
+    (grant,) = policy["PolicyDocument"]["Statement"]
+    assert (grant["Action"], grant["Resource"]) == (
+        "states:StartExecution",
+        {"Ref": "TokenRotation"},
+    )
+
+
+def test_a_failed_rotation_raises_an_alarm(resources: dict) -> None:
+    alarm = resources["TokenRotationFailedAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/States", "ExecutionsFailed")
+    assert alarm["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": "TokenRotation"}}]
+    assert alarm["TreatMissingData"] == "notBreaching"

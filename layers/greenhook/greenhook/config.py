@@ -174,6 +174,31 @@ def publish_config() -> PublishConfig:
     return PublishConfig.from_env(os.environ)
 
 
+@dataclass(frozen=True)
+class RotationConfig:
+    """The token rotation's steps (greenhook.rotation): what they register, and where."""
+
+    webhook_url: str
+    token_secret_arn: str
+    credentials_secret_arn: str
+    switches: dict[str, str]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RotationConfig:
+        return cls(
+            webhook_url=_required(env, "WEBHOOK_URL"),
+            token_secret_arn=_required(env, "TOKEN_SECRET_ARN"),
+            credentials_secret_arn=_required(env, "CREDENTIALS_SECRET_ARN"),
+            switches=_switches(_required(env, "WEBHOOK_SWITCHES")),
+        )
+
+
+@cache
+def rotation_config() -> RotationConfig:
+    """The rotate function's configuration, read on first use."""
+    return RotationConfig.from_env(os.environ)
+
+
 @cache
 def monitor_config() -> MonitorConfig:
     """The monitor function's configuration, read on first use."""
