@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -126,12 +127,32 @@ def _switches(raw: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class MonitorConfig:
-    table_name: str
+class RegistrationConfig:
+    """What the stack registers with GREEN-API, and where its secrets are: the token
+    rotation's steps (greenhook.rotation) need only this; the monitor more."""
+
     webhook_url: str
     token_secret_arn: str
     credentials_secret_arn: str
     switches: dict[str, str]  # the webhook switches the stack registers
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RegistrationConfig:
+        return cls(**_registration_fields(env))
+
+
+def _registration_fields(env: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "webhook_url": _required(env, "WEBHOOK_URL"),
+        "token_secret_arn": _required(env, "TOKEN_SECRET_ARN"),
+        "credentials_secret_arn": _required(env, "CREDENTIALS_SECRET_ARN"),
+        "switches": _switches(_required(env, "WEBHOOK_SWITCHES")),
+    }
+
+
+@dataclass(frozen=True)
+class MonitorConfig(RegistrationConfig):
+    table_name: str
     auto_heal: bool
     heal_every_seconds: int = 3600
     # Backfill from GREEN-API's journals when no webhook came for this long (0: never).
@@ -144,11 +165,8 @@ class MonitorConfig:
         if auto_heal not in ("true", "false"):
             raise ConfigError(f"AUTO_HEAL must be true or false, got {auto_heal!r}")
         return cls(
+            **_registration_fields(env),
             table_name=_required(env, "TABLE_NAME"),
-            webhook_url=_required(env, "WEBHOOK_URL"),
-            token_secret_arn=_required(env, "TOKEN_SECRET_ARN"),
-            credentials_secret_arn=_required(env, "CREDENTIALS_SECRET_ARN"),
-            switches=_switches(_required(env, "WEBHOOK_SWITCHES")),
             auto_heal=auto_heal == "true",
             heal_every_seconds=_positive_int(env, "HEAL_EVERY_SECONDS", 3600),
             backfill_after_minutes=_minutes(env, "BACKFILL_AFTER_MINUTES"),
@@ -174,29 +192,10 @@ def publish_config() -> PublishConfig:
     return PublishConfig.from_env(os.environ)
 
 
-@dataclass(frozen=True)
-class RotationConfig:
-    """The token rotation's steps (greenhook.rotation): what they register, and where."""
-
-    webhook_url: str
-    token_secret_arn: str
-    credentials_secret_arn: str
-    switches: dict[str, str]
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> RotationConfig:
-        return cls(
-            webhook_url=_required(env, "WEBHOOK_URL"),
-            token_secret_arn=_required(env, "TOKEN_SECRET_ARN"),
-            credentials_secret_arn=_required(env, "CREDENTIALS_SECRET_ARN"),
-            switches=_switches(_required(env, "WEBHOOK_SWITCHES")),
-        )
-
-
 @cache
-def rotation_config() -> RotationConfig:
+def rotation_config() -> RegistrationConfig:
     """The rotate function's configuration, read on first use."""
-    return RotationConfig.from_env(os.environ)
+    return RegistrationConfig.from_env(os.environ)
 
 
 @cache

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from greenhook.config import RotationConfig, rotation_config
+from greenhook.config import RegistrationConfig, rotation_config
 from greenhook.greenapi import Credentials, GreenApiClient, GreenApiError
 from greenhook.observability import logger
 from greenhook.register import InstanceNotAuthorized, Registration, differences
@@ -152,7 +152,7 @@ class Rotation:
         return {"retired": True}
 
 
-def from_config(config: RotationConfig, secrets_: SecretDocuments | None = None) -> Rotation:
+def from_config(config: RegistrationConfig, secrets_: SecretDocuments | None = None) -> Rotation:
     secrets_ = secrets_ or SecretDocuments()
     credentials = Credentials.from_document(secrets_.read(config.credentials_secret_arn))
     return Rotation(
