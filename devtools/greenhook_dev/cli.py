@@ -1136,6 +1136,11 @@ def format_backfill(outcome: Any) -> str:
         lines += [f"added {len(rows)} from the journals:", _table(("", "CHAT", "ID", "AT"), rows)]
     else:
         lines.append("nothing to add")
+    if outcome.references:
+        lines.append(
+            f"applied {len(outcome.references)} edits, deletions, reactions or votes "
+            "to their messages"
+        )
     for status in outcome.statuses:
         lines.append(f"status of {status['id_message']}: {status['from'] or '-'} -> {status['to']}")
     for parked in outcome.parked:

@@ -97,6 +97,7 @@ def outage_webhooks(base: int) -> list[dict]:
         i.status("BF-API1", ALICE, base + 3, "delivered"),
         i.text("BF-OUT1", BOB, base + 4, "typed on the phone", direction="outgoing"),
         i.image("BF-IMG1", BOB, base + 5, caption="the receipt"),
+        i.reaction("BF-R1", "BF-IN1", ALICE, base + 6, "👍"),
     ]
 
 
@@ -126,12 +127,13 @@ def test_an_outage_longer_than_the_retry_window_is_recovered_exactly_once(stack,
     assert code == 0, err
     outcome = json.loads(out)
     assert sorted(m["id_message"] for m in outcome["added"]) == sorted(ids)
+    assert [m["id_message"] for m in outcome["references"]] == ["BF-R1"]  # to BF-IN1
     assert [(s["id_message"], s["from"], s["to"]) for s in outcome["statuses"]] == [
         ("BF-API1", None, "delivered")
     ]
     assert outcome["parked"] == []
-    assert outcome["entries"] == 4
-    assert "checked 4 journal entries" in err  # progress, on stderr
+    assert outcome["entries"] == 5
+    assert "checked 5 journal entries" in err  # progress, on stderr
 
     store = storage(stack)
     incoming = store.get_message(LOCAL_INSTANCE, "BF-IN1")
@@ -140,6 +142,7 @@ def test_an_outage_longer_than_the_retry_window_is_recovered_exactly_once(stack,
         "Is the order ready?",
         "incoming",
     )
+    assert [(r["emoji"], r["id_message"]) for r in incoming["reactions"]] == [("👍", "BF-R1")]
     sent = store.get_message(LOCAL_INSTANCE, "BF-API1")
     assert (sent["type_webhook"], sent["status"]) == ("outgoingAPIMessageReceived", "delivered")
     image = store.get_message(LOCAL_INSTANCE, "BF-IMG1")
@@ -155,6 +158,7 @@ def test_an_outage_longer_than_the_retry_window_is_recovered_exactly_once(stack,
     assert published == sorted(
         [
             ("Message Received", "BF-IN1"),
+            ("Reaction Changed", "BF-IN1"),
             ("Message Sent", "BF-API1"),
             ("Message Status Changed", "BF-API1"),
             ("Message Sent", "BF-OUT1"),

@@ -261,6 +261,7 @@ def test_after_a_gap_the_monitor_backfills_what_greenhook_missed(running, check,
     assert finding["backfill"] == {
         "entries": 1,
         "added": 1,
+        "references": 0,
         "statuses": 0,
         "parked": 0,
     }

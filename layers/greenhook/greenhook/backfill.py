@@ -125,6 +125,9 @@ class Outcome:
     minutes: int
     entries: int = 0
     added: list[dict] = field(default_factory=list)  # messages stored from the journal
+    # Edits, deletions, reactions, votes: applied to their message. Applying one again
+    # changes nothing (an event set, or newest wins), so they are listed, not counted added.
+    references: list[dict] = field(default_factory=list)
     statuses: list[dict] = field(default_factory=list)  # statuses moved on
     parked: list[dict] = field(default_factory=list)  # entries the models refused
     known: int = 0  # entries greenhook already had, as far as they go
@@ -135,6 +138,7 @@ class Outcome:
             "entries": self.entries,
             "known": self.known,
             "added": self.added,
+            "references": self.references,
             "statuses": self.statuses,
             "parked": self.parked,
         }
@@ -145,6 +149,7 @@ class Outcome:
             "minutes": self.minutes,
             "entries": self.entries,
             "added": len(self.added),
+            "references": len(self.references),
             "statuses": len(self.statuses),
             "parked": len(self.parked),
         }
@@ -199,7 +204,7 @@ class Backfill:
             writer = REFERENCE_WRITERS.get(webhook.type_message)
             if writer is not None:  # an edit, deletion, reaction or vote: to its message
                 writer(webhook, self.storage)
-                outcome.added.append(_summary(entry))
+                outcome.references.append(_summary(entry))
             elif self.storage.put_message(message_content(webhook, JOURNAL)):
                 outcome.added.append(_summary(entry))
             else:
