@@ -21,6 +21,7 @@ An entry the models refuse is parked with its reason, like a webhook (nothing is
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -133,15 +134,7 @@ class Outcome:
     known: int = 0  # entries greenhook already had, as far as they go
 
     def as_dict(self) -> dict:
-        return {
-            "minutes": self.minutes,
-            "entries": self.entries,
-            "known": self.known,
-            "added": self.added,
-            "references": self.references,
-            "statuses": self.statuses,
-            "parked": self.parked,
-        }
+        return dataclasses.asdict(self)
 
     def counts(self) -> dict:
         """The numbers alone (the monitor records these on the instance item)."""

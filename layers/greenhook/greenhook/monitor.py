@@ -118,21 +118,30 @@ class Monitor:
         else:
             found = drift(current, self.registration, self.accepted_tokens)
             heal = self._heal(found, state, now)
-            backfill, backfilled_to = self._backfill(state, current, now, previous)
-            finding = Finding(id_instance, now, state, found, heal, None, backfill, backfilled_to)
+            since = (previous or {}).get("last_webhook_at"), backfilled_to
+            backfill, backfilled_to = self._backfill(state, current, now, since)
+            finding = Finding(
+                id_instance,
+                now,
+                state,
+                found,
+                heal,
+                backfill=backfill,
+                backfilled_to=backfilled_to,
+            )
         self.storage.put_monitor(id_instance, now, finding.as_item())
         return finding
 
     def _backfill(
-        self, state: str | None, current: dict, now: int, previous: dict | None
+        self, state: str | None, current: dict, now: int, marks: tuple[object, object]
     ) -> tuple[dict | None, int | None]:
-        """(what a backfill found, or None if none ran; where the journals were read to)."""
+        """(what a backfill found, or None if none ran; where the journals were read to).
+        `marks`: the newest webhook's minute and where the last backfill read to."""
         if not self.backfill_after:
             return None, None
-        backfilled_to = ((previous or {}).get("monitor") or {}).get("backfilled_to")
+        backfilled_to = marks[1] if isinstance(marks[1], int) else None
         if state != AUTHORIZED:
             return None, backfilled_to  # after the QR scan: the gap is still there to fill
-        marks = [(previous or {}).get("last_webhook_at"), backfilled_to]
         known = [mark for mark in marks if isinstance(mark, int)]
         if not known:
             return None, now  # the first look: watch from here on
